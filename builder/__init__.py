@@ -1,0 +1,1 @@
+"""The builder: source tree -> buildpacks in a container -> slug (the pre-receive stage)."""

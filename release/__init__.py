@@ -1,0 +1,1 @@
+"""Release records, config vars, rollback and launching (the post-receive stage)."""

@@ -1,0 +1,89 @@
+"""Errors that carry the one line a user sees.
+
+Tree::
+
+    ShipwayError                 message (one line) + optional hint
+    ├── UsageError               bad command-line input (exit code 2)
+    ├── SettingsError            bad value in shipway.toml (names the key)
+    ├── InvalidName              app name, config key, ref name that breaks a rule
+    ├── NotFound                 unknown app, release, slug
+    ├── AccessDenied             authenticated but not allowed
+    ├── Unauthorized             missing or wrong credentials
+    ├── Conflict                 the resource already exists / state forbids it
+    ├── PushRejected             a push stage declined the update (pre-receive)
+    │   └── BuildFailed          (builder) the build did not produce a slug
+    └── LaunchFailed             (release) the new release did not start
+
+Each error is rendered once, at the edge: ``remote:  !     <message>`` for a push, stderr and
+an exit code for the CLI, a JSON body for the API.
+"""
+
+from __future__ import annotations
+
+
+class ShipwayError(Exception):
+    """Base error: ``message`` is the one line shown to the user."""
+
+    api_id = "error"
+    http_status = 400
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ShipwayError):
+    api_id = "invalid_params"
+    http_status = 422
+
+
+class SettingsError(ShipwayError):
+    api_id = "invalid_settings"
+    http_status = 500
+
+
+class InvalidName(ShipwayError):
+    api_id = "invalid_params"
+    http_status = 422
+
+
+class NotFound(ShipwayError):
+    api_id = "not_found"
+    http_status = 404
+
+
+class AccessDenied(ShipwayError):
+    api_id = "forbidden"
+    http_status = 403
+
+
+class Unauthorized(ShipwayError):
+    api_id = "unauthorized"
+    http_status = 401
+
+
+class Conflict(ShipwayError):
+    api_id = "conflict"
+    http_status = 409
+
+
+class PushRejected(ShipwayError):
+    """A pre-receive stage declined the push; ``reason`` is the short ``ng`` text."""
+
+    def __init__(self, message: str, reason: str = "pre-receive hook declined",
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+class BuildFailed(PushRejected):
+    pass
+
+
+class LaunchFailed(ShipwayError):
+    api_id = "launch_failed"
+    http_status = 500

@@ -1,0 +1,86 @@
+"""The data home's filesystem contract, in one place.
+
+::
+
+    HOME/
+      shipway.toml            server settings (see settings.py)
+      users.toml              users and token hashes (accounts.py)
+      apps/NAME/
+        app.toml              owner, collaborators, buildpack, stack (accounts.py)
+        repo.git/             bare git repository
+        releases/vNNNNNNN.toml  release records (release/store.py)
+        releases/.lock        per-app mutation lock
+        formation.toml        process counts (release/)
+        cache/                buildpack CACHE_DIR (builder/)
+      slugs/SHA256.tar.gz     content-addressed slugs, SHA256.toml metadata (builder/slug.py)
+      logs/                   build and launch logs, server log
+      run/                    router routes, pid files
+
+Paths for an app are only built from a validated app name (``shipway.names``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipway.names import check_app_name
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    home: Path
+
+    @classmethod
+    def at(cls, home: str | Path) -> Layout:
+        return cls(Path(home).resolve())
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / "shipway.toml"
+
+    @property
+    def users_file(self) -> Path:
+        return self.home / "users.toml"
+
+    @property
+    def apps_dir(self) -> Path:
+        return self.home / "apps"
+
+    @property
+    def slugs_dir(self) -> Path:
+        return self.home / "slugs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.home / "run" / "locks"
+
+    def app_dir(self, app: str) -> Path:
+        return self.apps_dir / check_app_name(app)
+
+    def app_file(self, app: str) -> Path:
+        return self.app_dir(app) / "app.toml"
+
+    def repo_path(self, app: str) -> Path:
+        return self.app_dir(app) / "repo.git"
+
+    def releases_dir(self, app: str) -> Path:
+        return self.app_dir(app) / "releases"
+
+    def cache_dir(self, app: str) -> Path:
+        return self.app_dir(app) / "cache"
+
+    def app_lock(self, app: str) -> Path:
+        return self.app_dir(app) / ".lock"
+
+    def ensure(self) -> None:
+        for path in (self.apps_dir, self.slugs_dir, self.logs_dir, self.run_dir, self.locks_dir):
+            path.mkdir(parents=True, exist_ok=True)

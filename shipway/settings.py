@@ -1,0 +1,111 @@
+"""Server settings, read from ``HOME/shipway.toml``.
+
+Every setting has a default; a bad value stops the server at start with a message naming the key.
+
+============================  ==============  ==============================================
+key                           default         meaning
+============================  ==============  ==============================================
+``host``                      ``127.0.0.1``   address of the git/API server
+``port``                      ``5000``        port of the git/API server
+``receive.max_input_size``    1 GiB           largest pack a push may send (bytes)
+``receive.max_ref_updates``   1000            most ref-update lines in one push
+``build.timeout``             900             wall-clock limit of a build (seconds)
+``build.memory``              ``2g``          memory limit of a build container
+``build.cpus``                2.0             CPU limit of a build container
+``build.pids``                512             pids limit of a build container
+``build.output_limit``        10 MB           build output kept and streamed (bytes)
+``slug.max_size``             500 MB          largest slug (compressed, bytes)
+``stack.image``               ``""``          stack image; empty = Shipway's own Debian stack
+``stack.ca_bundle``           host bundle     CA bundle copied into the stack
+``router.host``               ``127.0.0.1``   address of the app router
+``router.port``               ``8080``        port of the app router
+``router.domain``             ``localhost``   apps are served at NAME.DOMAIN
+``launch.boot_timeout``       60              seconds a web process has to bind $PORT
+``launch.stop_grace``         30              seconds between SIGTERM and SIGKILL
+``launch.memory``             ``512m``        memory limit of a dyno
+``launch.pids``               256             pids limit of a dyno
+============================  ==============  ==============================================
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from shipway.errors import SettingsError
+
+GiB = 1024**3
+MB = 1000**2
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    receive_max_input_size: int = GiB
+    receive_max_ref_updates: int = 1000
+    build_timeout: float = 900.0
+    build_memory: str = "2g"
+    build_cpus: float = 2.0
+    build_pids: int = 512
+    build_output_limit: int = 10 * MB
+    slug_max_size: int = 500 * MB
+    stack_image: str = ""
+    stack_ca_bundle: str = "/etc/ssl/certs/ca-certificates.crt"
+    router_host: str = "127.0.0.1"
+    router_port: int = 8080
+    router_domain: str = "localhost"
+    launch_boot_timeout: float = 60.0
+    launch_stop_grace: float = 30.0
+    launch_memory: str = "512m"
+    launch_pids: int = 256
+    postgresql_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; missing file means all defaults."""
+    if not path.exists():
+        return Settings()
+    try:
+        doc = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    known = {f.name: f for f in fields(Settings) if f.name != "extra"}
+    values: dict[str, Any] = {}
+    value: Any
+    for dotted, value in _flatten(doc).items():
+        name = dotted.replace(".", "_")
+        spec = known.get(name)
+        if spec is None:
+            raise SettingsError(f"{path}: unknown setting {dotted!r}")
+        default = getattr(Settings(), name)
+        expected: tuple[type, ...] = (type(default),)
+        if isinstance(default, float):
+            expected = (int, float)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise SettingsError(
+                f"{path}: setting {dotted!r} must be {type(default).__name__}, got {value!r}"
+            )
+        if isinstance(default, (int, float)) and value <= 0 and name != "port":
+            raise SettingsError(f"{path}: setting {dotted!r} must be positive, got {value!r}")
+        if name in ("port", "router_port") and not 0 <= value <= 65535:
+            raise SettingsError(f"{path}: setting {dotted!r} must be a TCP port, got {value!r}")
+        values[name] = float(value) if isinstance(default, float) else value
+    return Settings(**values)
