@@ -99,13 +99,14 @@ def load_settings(path: Path) -> Settings:
         expected: tuple[type, ...] = (type(default),)
         if isinstance(default, float):
             expected = (int, float)
+        number: Any = value
         if isinstance(value, bool) or not isinstance(value, expected):
             raise SettingsError(
                 f"{path}: setting {dotted!r} must be {type(default).__name__}, got {value!r}"
             )
-        if isinstance(default, (int, float)) and value <= 0 and name != "port":
+        if isinstance(default, (int, float)) and number <= 0 and name != "port":
             raise SettingsError(f"{path}: setting {dotted!r} must be positive, got {value!r}")
-        if name in ("port", "router_port") and not 0 <= value <= 65535:
+        if name in ("port", "router_port") and not 0 <= number <= 65535:
             raise SettingsError(f"{path}: setting {dotted!r} must be a TCP port, got {value!r}")
-        values[name] = float(value) if isinstance(default, float) else value
+        values[name] = float(number) if isinstance(default, float) else value
     return Settings(**values)
