@@ -140,8 +140,7 @@ class ReleaseStore:
         ctx = contextlib.nullcontext() if already_locked else self.lock(app)
         with ctx:
             clean_temp_files(self._dir(app))
-            versions = self.versions(app)
-            version = versions[-1] + 1 if versions else 1
+            version = self.next_version(app)
             stamp = now_iso()
             release = Release(
                 app=app, version=version, description=description, status=status,
@@ -152,13 +151,22 @@ class ReleaseStore:
             write_atomically(self._path(app, version), tomli_w.dumps(_to_doc(release)))
             return release
 
+    def next_version(self, app: str) -> int:
+        """The version ``create`` will write next; only meaningful under ``lock(app)``."""
+        versions = self.versions(app)
+        return versions[-1] + 1 if versions else 1
+
     def finish(self, release: Release, status: Status, *, failure: str = "",
                launched: bool = False) -> Release:
         """Move a pending release to succeeded or failed (the only rewrite allowed)."""
+        if status == "pending":
+            raise Conflict("A release can only be finished as succeeded or failed.")
         current = self.get(release.app, release.version)
         if current.status != "pending":
             raise Conflict(f"Release v{release.version} is already {current.status}.")
-        done = replace(current, status=status, failure=failure, launched=launched,
+        # the failure reason is one line: it is shown in `releases` and `releases:info`
+        reason = " ".join(failure.split())
+        done = replace(current, status=status, failure=reason, launched=launched,
                        updated_at=now_iso())
         write_atomically(self._path(release.app, release.version), tomli_w.dumps(_to_doc(done)))
         return done

@@ -1,0 +1,468 @@
+"""Launching a release: slug image, release phase, dynos, boot check, traffic switch.
+
+Every Docker call that starts, inspects or stops a dyno goes through this module (one door).
+A slug is unpacked once, into the image ``shipway/slug:<sha256[:12]>``; every dyno of every
+release that uses that slug starts from the image, so scaling, restarts, config changes and
+rollbacks unpack nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import secrets
+import socket
+import tarfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.slug import Slug, SlugArchive, SlugCorrupt
+from hooks.pipeline import Output
+from release.formation import RELEASE_PHASE, read_formation
+from release.records import Release
+from release.routes import Route, write_route
+from release.store import ReleaseStore
+from shipway import log
+from shipway.accounts import Accounts
+from shipway.errors import LaunchFailed, NotFound, ShipwayError
+from shipway.layout import Layout
+from shipway.settings import Settings
+
+LABEL_APP = "shipway.app"
+LABEL_RELEASE = "shipway.release"
+LABEL_PROCESS = "shipway.process"
+LABEL_DYNO = "shipway.dyno"
+LABEL_SLUG = "shipway.slug"
+LABEL_STACK = "shipway.stack"
+LABEL_LOADER = "shipway.slug-loader"
+SLUG_REPOSITORY = "shipway/slug"
+CONTAINER_PORT = 5000
+APP_UID = "1000"
+LOG_LINES = 20
+DRAIN_SECONDS = 1.0
+# the command arrives as $1, never formatted into the script: no quoting bugs, no injection
+LAUNCH_SCRIPT = (
+    '__shipway_command="$1"; '
+    'for __shipway_f in /app/.profile.d/*.sh; do '
+    'if [ -r "$__shipway_f" ]; then . "$__shipway_f"; fi; done; '
+    'exec bash -c "$__shipway_command"'
+)
+ENTRYPOINT = ["bash", "-c", LAUNCH_SCRIPT, "shipway-launch"]
+ALIVE = ("running", "restarting")
+
+
+class BootFailed(LaunchFailed):
+    """New dynos did not come up; ``lines`` are the last log lines of the dyno that failed."""
+
+    def __init__(self, message: str, lines: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
+@dataclass(frozen=True, slots=True)
+class Dyno:
+    """One process container as Docker reports it (its labels are written by ``start_dyno``)."""
+
+    id: str
+    app: str
+    release: int
+    process_type: str
+    index: int
+    state: str
+    started_at: str
+    host_port: int | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.process_type}.{self.index}"
+
+
+class TeeOutput:
+    """Shows each line to the user and appends it to the release's log file."""
+
+    def __init__(self, out: Output, path: Path | None) -> None:
+        self.out = out
+        self.path = path
+
+    def _keep(self, text: str) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    def line(self, text: str) -> None:
+        self.out.line(text)
+        self._keep(text)
+
+    def error(self, text: str) -> None:
+        self.out.error(text)
+        self._keep(f" !     {text}")
+
+
+# dynos as Docker sees them -------------------------------------------------------------------
+def app_containers(docker: Any, app: str | None = None) -> list[Any]:
+    label = LABEL_APP if app is None else f"{LABEL_APP}={app}"
+    return list(docker.containers.list(all=True, filters={"label": label}))
+
+
+def host_port(container: Any) -> int | None:
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    bindings = ports.get(f"{CONTAINER_PORT}/tcp") or []
+    for binding in bindings:
+        if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def dyno_of(container: Any) -> Dyno:
+    labels = container.labels
+    process_type, _, index = labels.get(LABEL_DYNO, "").rpartition(".")
+    state = container.attrs.get("State") or {}
+    return Dyno(
+        id=container.id,
+        app=labels.get(LABEL_APP, ""),
+        release=int(labels.get(LABEL_RELEASE, "0") or 0),
+        process_type=labels.get(LABEL_PROCESS, process_type),
+        index=int(index) if index.isdigit() else 0,
+        state=str(state.get("Status", container.status)),
+        started_at=str(state.get("StartedAt", "")),
+        host_port=host_port(container),
+    )
+
+
+def backend_of(container: Any) -> str | None:
+    port = host_port(container)
+    return f"127.0.0.1:{port}" if port else None
+
+
+def last_log_lines(container: Any, dyno: str, count: int = LOG_LINES) -> tuple[str, ...]:
+    try:
+        raw = container.logs(stdout=True, stderr=True, tail=count)
+    except Exception:  # noqa: BLE001 - the container may be gone already
+        return ()
+    text = raw.decode("utf-8", errors="replace")
+    return tuple(f"app[{dyno}]: {line}" for line in text.splitlines()[-count:])
+
+
+# the slug image -------------------------------------------------------------------------------
+def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, out: Output) -> str:
+    """The image holding the slug under /app on the stack; unpacked on first use only."""
+    import docker as docker_sdk
+
+    from builder.stack import ensure_stack
+
+    tag = f"{SLUG_REPOSITORY}:{slug.short_id}"
+    app_stack = ""
+    with contextlib.suppress(ShipwayError):
+        app_stack = Accounts(layout).app(slug.app).stack
+    stack = ensure_stack(settings, docker=docker, out=out, image=app_stack)
+    # the stack's image id, not its tag: a rebuilt stack must not reuse old slug images
+    stack_id = docker.images.get(stack).id
+    with contextlib.suppress(docker_sdk.errors.ImageNotFound):
+        labels = docker.images.get(tag).labels or {}
+        if labels.get(LABEL_SLUG) == slug.id and labels.get(LABEL_STACK) == stack_id:
+            return tag
+    archive = SlugArchive(layout)
+    archive.verify(slug.id)  # raises SlugCorrupt / NotFound: never unpack bytes we cannot vouch for
+    loader = docker.containers.create(
+        stack, command=["true"], user="root", labels={LABEL_LOADER: slug.id}
+    )
+    try:
+        loader.put_archive("/", _app_dir_tar())
+        with archive.tarball(slug.id).open("rb") as fh:
+            # Docker's archive upload takes the gzip stream as is: nothing is decompressed here
+            if not loader.put_archive("/app", fh):
+                raise SlugCorrupt(f"Docker refused to unpack slug {slug.short_id}.")
+        loader.commit(
+            repository=SLUG_REPOSITORY,
+            tag=slug.short_id,
+            changes=[
+                f'LABEL {LABEL_SLUG}="{slug.id}" {LABEL_STACK}="{stack_id}"',
+                "WORKDIR /app",
+                "ENV HOME=/app",
+            ],
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            loader.remove(force=True)
+    log.get(app=slug.app, slug=slug.short_id).info("slug_image_built", tag=tag)
+    return tag
+
+
+def _app_dir_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("app")
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        info.uid = info.gid = int(APP_UID)
+        tar.addfile(info)
+    return buffer.getvalue()
+
+
+# starting and stopping dynos -----------------------------------------------------------------
+def environment(release: Release, dyno: str, *, web: bool) -> dict[str, str]:
+    env = dict(release.config)
+    env.update(
+        {
+            "DYNO": dyno,
+            "SHIPWAY_APP": release.app,
+            "SHIPWAY_RELEASE": release.name,
+            "HOME": "/app",
+        }
+    )
+    env["PORT"] = str(CONTAINER_PORT)
+    return env
+
+
+def _container_name(release: Release, dyno: str) -> str:
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", dyno)
+    return f"shipway-{release.app}-{release.name}-{safe}-{secrets.token_hex(3)}"
+
+
+def start_dyno(
+    docker: Any, settings: Settings, image: str, release: Release, process_type: str,
+    index: int, command: str,
+) -> Any:
+    """Start one dyno; web dynos publish $PORT on 127.0.0.1 with a random host port."""
+    dyno = f"{process_type}.{index}"
+    web = process_type == "web"
+    return docker.containers.run(
+        image,
+        command=[command],
+        entrypoint=ENTRYPOINT,
+        environment=environment(release, dyno, web=web),
+        user=APP_UID,
+        working_dir="/app",
+        labels={
+            LABEL_APP: release.app,
+            LABEL_RELEASE: str(release.version),
+            LABEL_PROCESS: process_type,
+            LABEL_DYNO: dyno,
+        },
+        name=_container_name(release, dyno),
+        ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
+        mem_limit=settings.launch_memory,
+        pids_limit=settings.launch_pids,
+        init=True,  # signals reach the app and zombies are reaped
+        detach=True,
+    )
+
+
+def keep_alive(containers: Iterable[Any]) -> None:
+    """Dynos that booted get a restart policy (set only now so a crash on boot stays visible)."""
+    for container in containers:
+        with contextlib.suppress(Exception):
+            container.update(restart_policy={"Name": "unless-stopped"})
+
+
+def remove_now(containers: Iterable[Any]) -> None:
+    for container in containers:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+
+
+def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | None:
+    """Stop dynos in the background: SIGTERM, stop_grace, SIGKILL, remove."""
+    if not containers:
+        return None
+
+    def stop() -> None:
+        time.sleep(DRAIN_SECONDS)  # requests already forwarded to these dynos finish first
+        for container in containers:
+            with contextlib.suppress(Exception):
+                container.stop(timeout=int(settings.launch_stop_grace))
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+
+    # not a daemon: a CLI process waits for its old dynos to be stopped before it exits
+    thread = threading.Thread(target=stop, name="shipway-stop-dynos", daemon=False)
+    thread.start()
+    return thread
+
+
+def accepts_connections(port: int, timeout: float = 0.5) -> bool:
+    """True when something listens behind 127.0.0.1:port.
+
+    Docker's userland proxy accepts on the host port even when nothing listens in the container
+    and then closes at once, so a connect alone proves nothing: a listener keeps it open.
+    """
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.settimeout(0.3)
+            try:
+                return bool(sock.recv(1))
+            except TimeoutError:
+                return True
+            except OSError:
+                return False
+    except OSError:
+        return False
+
+
+def wait_for_boot(containers: list[Any], settings: Settings) -> None:
+    """Wait until every web dyno accepts connections on $PORT; raises BootFailed."""
+    timeout = settings.launch_boot_timeout
+    deadline = time.monotonic() + timeout
+    waiting = [c for c in containers if c.labels.get(LABEL_PROCESS) == "web"]
+    others = [c for c in containers if c.labels.get(LABEL_PROCESS) != "web"]
+    while True:
+        for container in list(waiting) + others:
+            container.reload()
+            dyno = container.labels.get(LABEL_DYNO, "")
+            state = container.attrs.get("State") or {}
+            if state.get("Status") in ("exited", "dead"):
+                process = container.labels.get(LABEL_PROCESS, "")
+                raise BootFailed(
+                    f"{process} exited with status {state.get('ExitCode')}",
+                    last_log_lines(container, dyno),
+                )
+            port = host_port(container)
+            if container in waiting and port and accepts_connections(port):
+                waiting.remove(container)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            container = waiting[0]
+            raise BootFailed(
+                f"web failed to bind to $PORT within {timeout:g} seconds of launch",
+                last_log_lines(container, container.labels.get(LABEL_DYNO, "")),
+            )
+        time.sleep(0.2)
+
+
+def start_formation(
+    layout: Layout, settings: Settings, release: Release, slug: Slug, image: str, *, docker: Any,
+) -> list[Any]:
+    """Start every dyno the formation asks for, for one release (not yet receiving traffic)."""
+    counts = read_formation(layout, release.app).for_types(slug.process_types)
+    started: list[Any] = []
+    try:
+        for process_type, quantity in counts.items():
+            for index in range(1, quantity + 1):
+                started.append(
+                    start_dyno(docker, settings, image, release, process_type, index,
+                               slug.process_types[process_type])
+                )
+    except BaseException:
+        remove_now(started)
+        raise
+    return started
+
+
+def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Route:
+    """Move the app's traffic to these web dynos, atomically (one file rename)."""
+    backends = []
+    for container in containers:
+        if container.labels.get(LABEL_PROCESS) != "web":
+            continue
+        container.reload()
+        if (container.attrs.get("State") or {}).get("Status") == "running":
+            backend = backend_of(container)
+            if backend:
+                backends.append(backend)
+    route = Route(release.app, release.version, tuple(backends))
+    write_route(layout, route)
+    return route
+
+
+# the release phase ----------------------------------------------------------------------------
+def run_release_phase(
+    settings: Settings, release: Release, image: str, command: str, *, docker: Any, out: Output,
+) -> None:
+    """Run the ``release`` process once with the new env; raises BootFailed on non-zero exit."""
+    out.line("-----> Running release command...")
+    container = start_dyno(docker, settings, image, release, RELEASE_PHASE, 1, command)
+    try:
+        for line in _stream_lines(container.logs(stream=True, follow=True)):
+            out.line(f"       {line}")
+        result = container.wait(timeout=settings.build_timeout)
+        status = int(result.get("StatusCode", 1))
+    finally:
+        remove_now([container])
+    if status != 0:
+        raise BootFailed(f"release command failed with status {status}")
+
+
+def _stream_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+
+
+# launching a release ----------------------------------------------------------------------------
+def launch(
+    layout: Layout, settings: Settings, release: Release, *, docker: Any, out: Output,
+) -> Release:
+    """Run a pending release: boot its dynos, move traffic, stop the old ones; finishes it.
+
+    The caller holds the app lock. A release that does not start is recorded ``failed`` and
+    reported with ``out.error``; the previous release keeps serving. Nothing is raised for that.
+    """
+    import docker as docker_sdk
+
+    store = ReleaseStore(layout)
+    app = release.app
+    previous = store.current(app)
+    logger = log.get(app=app, release=release.version)
+    new: list[Any] = []
+    try:
+        slug = SlugArchive(layout).get(release.slug)
+        image = slug_image(layout, settings, slug, docker=docker, out=out)
+        if RELEASE_PHASE in slug.process_types:
+            run_release_phase(settings, release, image, slug.process_types[RELEASE_PHASE],
+                              docker=docker, out=out)
+        new = start_formation(layout, settings, release, slug, image, docker=docker)
+        wait_for_boot(new, settings)
+    except (BootFailed, NotFound, SlugCorrupt, docker_sdk.errors.DockerException) as exc:
+        remove_now(new)
+        reason = exc.message if isinstance(exc, ShipwayError) else f"Docker error: {exc}"
+        failed = store.finish(release, "failed", failure=reason)
+        still = (
+            f"still running {previous.name}" if previous is not None and previous.slug
+            else "no release is running"
+        )
+        lines = exc.lines if isinstance(exc, BootFailed) else ()
+        below = " (last log lines below)" if lines else ""
+        out.error(f"{release.name} failed to start: {reason}{below}; {still}")
+        for line in lines:
+            out.line(line)
+        logger.warning("release_failed", reason=reason)
+        return failed
+    keep_alive(new)
+    old = [c for c in app_containers(docker, app) if c.id not in {n.id for n in new}]
+    route_to(layout, release, new)
+    done = store.finish(release, "succeeded", launched=True)
+    stop_later(old, settings)
+    logger.info("release_launched", dynos=len(new))
+    out.line(f"-----> Launching... done, {release.name}")
+    out.line(f"       {app_url(settings, app)} deployed to Shipway")
+    return done
+
+
+def app_url(settings: Settings, app: str) -> str:
+    return f"http://{app}.{settings.router_domain}:{settings.router_port}/"
+
+
+def dynos(docker: Any, app: str) -> list[Dyno]:
+    found = [dyno_of(c) for c in app_containers(docker, app)]
+    found = [d for d in found if d.process_type != RELEASE_PHASE]
+    return sorted(found, key=lambda d: (d.process_type, d.index, d.release))
+
+
+def counts_by_type(dynos_: Iterable[Dyno]) -> Mapping[str, int]:
+    counts: dict[str, int] = {}
+    for dyno in dynos_:
+        counts[dyno.process_type] = counts.get(dyno.process_type, 0) + 1
+    return counts

@@ -1,0 +1,75 @@
+"""Rollback: a new release ``Rollback to vN`` with vN's slug and config vars, launched as usual.
+
+Never touches the git repository or add-on provisioning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.slug import SlugArchive
+from hooks.pipeline import Output
+from release.deploy import fail_interrupted, release_log
+from release.launch import TeeOutput, launch
+from release.records import Release
+from release.store import ReleaseStore
+from shipway.errors import Conflict, NotFound
+from shipway.layout import Layout
+from shipway.settings import Settings
+
+REMINDER = (
+    "Rollback affects code and config vars; it doesn't add or remove add-ons "
+    "or roll back external state such as database contents."
+)
+
+
+def rollback_target(store: ReleaseStore, layout: Layout, app: str, version: int | None) -> Release:
+    """The release to roll back to; Conflict/NotFound with the reason it cannot be."""
+    current = store.current(app)
+    if version is None:
+        if current is None:
+            raise Conflict(f"{app} has no release to roll back from.")
+        older = [r for r in store.list(app)
+                 if r.version < current.version and r.status == "succeeded" and r.slug]
+        if not older:
+            raise Conflict(f"{app} has no earlier release to roll back to.")
+        target = older[-1]
+    else:
+        target = store.get(app, version)
+    if target.status != "succeeded":
+        raise Conflict(f"Cannot roll back to {target.name}: that release {target.status}.")
+    if not target.slug:
+        raise Conflict(f"Cannot roll back to {target.name}: it has no slug (nothing was deployed).")
+    if not SlugArchive(layout).exists(target.slug):
+        raise Conflict(
+            f"Cannot roll back to {target.name}: its slug {target.slug[:12]} was pruned."
+        )
+    return target
+
+
+def rollback(
+    layout: Layout, settings: Settings, *, app: str, version: int | None, user: str,
+    out: Output, docker: Any,
+) -> Release:
+    """New release ``Rollback to vN`` copying vN's slug, config vars and add-on list; launched."""
+    if not layout.app_file(app).exists():
+        raise NotFound(f"Couldn't find that app: {app}.")
+    store = ReleaseStore(layout)
+    with store.lock(app):
+        fail_interrupted(store, app)
+        target = rollback_target(store, layout, app, version)
+        current = store.current(app)
+        path = release_log(layout, app, store.next_version(app))
+        release = store.create(
+            app, description=f"Rollback to {target.name}", user=user, slug=target.slug,
+            commit=target.commit, commit_description=target.commit_description,
+            config=dict(target.config), addons=target.addons, output=str(path),
+            already_locked=True,
+        )
+        done = launch(layout, settings, release, docker=docker, out=TeeOutput(out, path))
+    if done.status == "succeeded":
+        out.line(f"Rolled back to {target.name}")
+        out.line(REMINDER)
+        if current is not None:
+            out.line(f"To undo, run: shipway rollback {current.name} -a {app}")
+    return done
