@@ -2,6 +2,11 @@
 
 A slug is the built ``/app`` as a gzip tarball whose bytes depend only on its content; its id
 is the sha256 of those bytes. Metadata is written by this module only.
+
+Entries are named ``app/...`` (so ``container.put_archive("/", slug)`` restores ``/app``), sorted,
+owned by 1000:1000 (``app``), with modes 0755/0644, a fixed mtime, and no hard links or devices.
+The gzip stream is a series of members, one per 4 MiB of tar, compressed in threads (zlib
+releases the GIL) with no name and no mtime in their headers: any gzip reader sees one stream.
 """
 
 from __future__ import annotations
@@ -9,19 +14,28 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import struct
+import tarfile
 import tomllib
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import tomli_w
 
-from shipway.errors import Conflict, NotFound, ShipwayError
+from shipway.errors import BuildFailed, Conflict, NotFound, ShipwayError
 from shipway.files import fsync_dir, write_atomically
 from shipway.layout import Layout
 
 CHUNK = 1 << 20
+MEMBER_SIZE = 4 << 20
+SLUG_UID = 1000
+SLUG_MTIME = 315532800  # 1980-01-01, the earliest time zip files (and wheels) can hold
+GZIP_LEVEL = 6
 
 
 class SlugCorrupt(ShipwayError):
@@ -176,3 +190,121 @@ def _from_doc(doc: dict[str, Any]) -> Slug:
         build_duration=float(doc.get("build_duration", 0.0)),
         build_key=doc.get("build_key", ""),
     )
+
+
+class SlugTooLarge(BuildFailed):
+    """The compressed slug is over ``slug.max_size``."""
+
+
+def human_size(size: int) -> str:
+    return f"{size / 1e6:.1f}MB" if size >= 100_000 else f"{size / 1e3:.1f}KB"
+
+
+class ParallelGzipWriter:
+    """A write-only file: each ``MEMBER_SIZE`` of input becomes a gzip member, compressed in a thread."""
+
+    def __init__(self, target: IO[bytes], *, threads: int = 2, max_size: int | None = None,
+                 level: int = GZIP_LEVEL) -> None:
+        self.target = target
+        self.level = level
+        self.max_size = max_size
+        self.written = 0
+        self._buffer = bytearray()
+        self._pending: deque[Future[bytes]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="gzip")
+        self._window = max(2, threads * 2)
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        while len(self._buffer) >= MEMBER_SIZE:
+            block = bytes(self._buffer[:MEMBER_SIZE])
+            del self._buffer[:MEMBER_SIZE]
+            self._submit(block)
+        return len(data)
+
+    def _submit(self, block: bytes) -> None:
+        self._pending.append(self._pool.submit(gzip_member, block, self.level))
+        while len(self._pending) >= self._window:
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        member = self._pending.popleft().result()
+        self.written += len(member)
+        if self.max_size is not None and self.written > self.max_size:
+            raise SlugTooLarge(
+                f"Compiled slug size: {human_size(self.written)}+ is too large "
+                f"(max is {human_size(self.max_size)})."
+            )
+        self.target.write(member)
+
+    def close(self) -> None:
+        try:
+            if self._buffer or not self.written and not self._pending:
+                self._submit(bytes(self._buffer))
+                self._buffer.clear()
+            while self._pending:
+                self._drain_one()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """One complete gzip member: no file name, mtime 0, OS unknown (RFC 1952)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15, 8)
+    body = deflate.compress(data) + deflate.flush()
+    header = b"\x1f\x8b\x08\x00" + struct.pack("<I", 0) + b"\x00\xff"
+    return header + body + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
+
+
+def _normal_info(member: tarfile.TarInfo, kind: bytes, size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(member.name.rstrip("/"))
+    info.type = kind
+    info.uid = info.gid = SLUG_UID
+    info.uname = info.gname = "app"
+    info.mtime = SLUG_MTIME
+    if kind == tarfile.DIRTYPE:
+        info.mode = 0o755
+    elif kind == tarfile.SYMTYPE:
+        info.mode = 0o777
+        info.linkname = member.linkname
+    else:
+        info.mode = 0o755 if member.mode & 0o111 else 0o644
+        info.size = size
+    return info
+
+
+def write_slug(tar_file: IO[bytes], target: IO[bytes], *, threads: int = 2,
+               max_size: int | None = None) -> None:
+    """Normalise a (seekable) tar of ``app/`` into a deterministic gzip tarball on ``target``.
+
+    Hard links become regular files; devices, fifos and sockets are left out.
+    """
+    with tarfile.open(fileobj=tar_file, mode="r:", encoding="utf-8",
+                      errors="surrogateescape") as source:
+        members = source.getmembers()
+        by_name = {m.name.rstrip("/"): m for m in members}
+        gz = ParallelGzipWriter(target, threads=threads, max_size=max_size)
+        try:
+            with tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT,  # type: ignore[call-overload]
+                              encoding="utf-8", errors="surrogateescape") as out:
+                for member in sorted(members, key=lambda m: m.name.rstrip("/").encode(
+                        "utf-8", "surrogateescape")):
+                    _copy_member(source, out, member, by_name)
+        finally:
+            gz.close()
+
+
+def _copy_member(source: tarfile.TarFile, out: tarfile.TarFile, member: tarfile.TarInfo,
+                 by_name: dict[str, tarfile.TarInfo]) -> None:
+    if member.isdir():
+        out.addfile(_normal_info(member, tarfile.DIRTYPE))
+    elif member.issym():
+        out.addfile(_normal_info(member, tarfile.SYMTYPE))
+    elif member.islnk():
+        target = by_name.get(member.linkname.rstrip("/"))
+        if target is None or not target.isreg():
+            return
+        data = source.extractfile(target)
+        out.addfile(_normal_info(member, tarfile.REGTYPE, target.size), data)
+    elif member.isreg():
+        out.addfile(_normal_info(member, tarfile.REGTYPE, member.size), source.extractfile(member))

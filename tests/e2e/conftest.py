@@ -39,3 +39,51 @@ def stack_image(docker_client: Any) -> str:
 def build_containers(docker_client: Any) -> list[Any]:
     """Build containers still present, running or not (there should never be any)."""
     return list(docker_client.containers.list(all=True, filters={"label": "shipway.role=build"}))
+
+
+def commit_files(repo_dir: Any, files: dict[str, Any], message: str = "deploy") -> tuple[Any, str]:
+    """A real git repository holding ``files`` (path -> str/bytes, or ("symlink", target) /
+    ("exec", text)) in one commit; returns (dulwich object store, commit sha)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from dulwich.repo import Repo
+
+    root = Path(repo_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    for name, content in files.items():
+        path = root / os.fsdecode(name) if isinstance(name, bytes) else root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple) and content[0] == "symlink":
+            os.symlink(content[1], path)
+            continue
+        mode = None
+        if isinstance(content, tuple) and content[0] == "exec":
+            content, mode = content[1], 0o755
+        data = content.encode() if isinstance(content, str) else content
+        path.write_bytes(data)
+        if mode:
+            path.chmod(mode)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "--allow-empty", "-m", message],
+                   check=True)
+    sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return Repo(str(root)).object_store, sha
+
+
+def example_files(name: str) -> dict[str, Any]:
+    """The files of examples/NAME, for commit_files."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / name
+    found: dict[str, Any] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found[path.relative_to(folder).as_posix()] = ("exec", data.decode()) \
+                if path.stat().st_mode & 0o111 else data
+    return found

@@ -1,0 +1,139 @@
+"""The one door for build containers: create, fill via the archive API, run, stream, remove.
+
+A build container is unprivileged (uid 1000, every capability dropped, no new privileges, no
+Docker socket), limited in memory, CPU, pids and wall-clock time, and always removed afterwards.
+Its output is streamed one line at a time as the buildpack prints it, capped at ``output_limit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from shipway.errors import BuildFailed
+
+BUILD_USER = "1000:1000"
+SPOOL = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits of one build container (from Settings.build_*)."""
+
+    memory: str = "2g"
+    cpus: float = 2.0
+    pids: int = 512
+    timeout: float = 900.0
+    output_limit: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    exit_code: int
+    timed_out: bool
+    truncated: bool
+
+
+class BuildContainer:
+    """A created (not yet started) build container; use as a context manager so it is removed."""
+
+    def __init__(self, docker: Any, image: str, command: list[str], *, app: str,
+                 limits: Limits, environment: dict[str, str]) -> None:
+        import docker as docker_sdk
+
+        self.docker = docker
+        self.limits = limits
+        try:
+            self.container = docker.containers.create(
+                image, command, user=BUILD_USER, working_dir="/app", environment=environment,
+                labels={"shipway.app": app, "shipway.role": "build"},
+                cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
+                mem_limit=limits.memory, memswap_limit=limits.memory,
+                nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
+                network_mode="bridge", detach=True, tty=False, stdin_open=False,
+            )
+        except docker_sdk.errors.ImageNotFound:
+            raise BuildFailed(f"The stack image {image} does not exist on this server.") from None
+
+    def __enter__(self) -> BuildContainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        import docker as docker_sdk
+
+        with contextlib.suppress(docker_sdk.errors.NotFound):
+            self.container.remove(force=True, v=True)
+
+    def put(self, path: str, data: IO[bytes] | bytes) -> None:
+        """Unpack a tar inside the container at ``path`` (Docker does it, never the host)."""
+        if not self.container.put_archive(path, data):
+            raise BuildFailed(f"Could not copy files into the build container at {path}.")
+
+    def get(self, path: str) -> IO[bytes]:
+        """A tar of ``path`` inside the container, spooled to a temp file (never unpacked)."""
+        stream, _stat = self.container.get_archive(path, chunk_size=1 << 20)
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115
+        for chunk in stream:
+            spool.write(chunk)
+        spool.seek(0)
+        return spool
+
+    def run(self, on_line: Callable[[str], None]) -> RunResult:
+        """Start, stream each output line to ``on_line``, wait; kills it at the time limit."""
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(Exception):
+                self.container.kill()
+
+        timer = threading.Timer(self.limits.timeout, kill)
+        timer.daemon = True
+        self.container.start()
+        timer.start()
+        truncated = False
+        try:
+            seen = 0
+            for line in split_lines(self.container.logs(stream=True, follow=True)):
+                seen += len(line) + 1
+                if seen > self.limits.output_limit:
+                    if not truncated:
+                        truncated = True
+                        on_line(f" !     Build output is over {self.limits.output_limit} bytes;"
+                                " the rest is not shown (the build goes on)")
+                    continue
+                on_line(line)
+            status = self.container.wait()
+        finally:
+            timer.cancel()
+        return RunResult(int(status.get("StatusCode", -1)), timed_out.is_set(), truncated)
+
+
+def split_lines(chunks: Iterable[bytes], max_line: int = 64 << 10) -> Iterator[str]:
+    """Decode a byte stream into lines as they complete (overlong lines are cut)."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                if len(pending) > max_line:
+                    yield _text(pending[:max_line])
+                    pending = pending[max_line:]
+                    continue
+                break
+            yield _text(pending[:cut])
+            pending = pending[cut + 1:]
+    if pending:
+        yield _text(pending)
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\r").decode("utf-8", "replace")
