@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from dulwich.errors import ObjectFormatException
 from dulwich.object_store import BaseObjectStore
-from dulwich.objects import S_IFGITLINK, Blob, Commit, ShaFile, Tag, Tree
-from dulwich.refs import check_ref_format
+from dulwich.objects import S_IFGITLINK, Blob, Commit, ObjectID, ShaFile, Tag, Tree
+from dulwich.refs import Ref, check_ref_format
 
 ALLOWED_MODES = frozenset(
     {stat.S_IFREG | 0o755, stat.S_IFREG | 0o644, stat.S_IFREG | 0o664, stat.S_IFLNK,
@@ -124,11 +124,12 @@ def check_connected(
         if sha in seen:
             continue
         seen.add(sha)
-        if sha not in objects:
+        oid = ObjectID(sha)
+        if oid not in objects:
             raise MissingObject(f"missing object {sha.decode()}")
         if not is_new(sha):
             continue
-        obj = objects[sha]
+        obj = objects[oid]
         if isinstance(obj, Blob):
             continue
         check_object(obj)
@@ -144,4 +145,4 @@ def check_connected(
 
 
 def valid_ref_name(ref: bytes) -> bool:
-    return ref.startswith(b"refs/") and check_ref_format(ref)
+    return ref.startswith(b"refs/") and check_ref_format(Ref(ref))

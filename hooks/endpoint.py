@@ -65,8 +65,16 @@ class _RepoBackend(Backend):
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
 
-    def open_repository(self, path: str) -> Repo:  # type: ignore[override]
+    def open_repository(self, path: str) -> Repo:
         return self.repo
+
+
+def _collect(chunks: list[bytes]) -> Callable[[bytes], int]:
+    def write(data: bytes) -> int:
+        chunks.append(data)
+        return len(data)
+
+    return write
 
 
 def _plain(start_response: StartResponse, status: str, text: str,
@@ -136,21 +144,21 @@ class GitEndpoint:
                  proto: ReceivableProtocol, advertise: bool) -> Any:
         backend = _RepoBackend(repo)
         if service == "git-upload-pack":
-            return UploadPackHandler(backend, [b"/"], proto, stateless_rpc=True,
+            return UploadPackHandler(backend, ["/"], proto, stateless_rpc=True,
                                      advertise_refs=advertise)
         context = ReceiveContext(
             app=app, user=user.email, request_id=request_id, stage=self.stage,
             max_input_size=self.settings.receive_max_input_size,
             max_ref_updates=self.settings.receive_max_ref_updates,
         )
-        return ShipwayReceivePackHandler(backend, [b"/"], proto, context=context,
+        return ShipwayReceivePackHandler(backend, ["/"], proto, context=context,
                                          stateless_rpc=True, advertise_refs=advertise)
 
     def _advertise(self, environ: dict[str, Any], start_response: StartResponse, app: str,
                    user: User, service: str, request_id: str) -> Iterator[bytes]:
         repo = Repo(str(self.layout.repo_path(app)))
         chunks: list[bytes] = []
-        proto = ReceivableProtocol(lambda n: b"", lambda d: chunks.append(d) or len(d))
+        proto = ReceivableProtocol(lambda n: b"", _collect(chunks))
         try:
             proto.write_pkt_line(f"# service={service}\n".encode())
             proto.write_pkt_line(None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dulwich.object_store import DiskObjectStore
+from dulwich.objects import ObjectID
 
 from shipway.files import fsync_dir
 
@@ -29,7 +30,7 @@ class Quarantine:
 
     def holds(self, sha: bytes) -> bool:
         """True for objects that arrived with this push (not already in the repository)."""
-        return sha in self._own
+        return ObjectID(sha) in self._own
 
     def migrate(self) -> None:
         """Move the received packs into the repository (pack first, then its index)."""

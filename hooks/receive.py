@@ -16,7 +16,7 @@ from typing import Any
 from dulwich.errors import GitProtocolError, HangupException
 from dulwich.file import FileLocked
 from dulwich.object_store import PackInputTooLarge
-from dulwich.objects import Commit, valid_hexsha
+from dulwich.objects import Commit, ObjectID, valid_hexsha
 from dulwich.protocol import (
     CAPABILITY_ATOMIC,
     CAPABILITY_DELETE_REFS,
@@ -27,6 +27,7 @@ from dulwich.protocol import (
     SIDE_BAND_CHANNEL_DATA,
     extract_capabilities,
 )
+from dulwich.refs import Ref
 from dulwich.repo import Repo
 from dulwich.server import Backend, ReceivePackHandler
 
@@ -66,7 +67,7 @@ class Command:
 
 
 class ShipwayReceivePackHandler(ReceivePackHandler):
-    def __init__(self, backend: Backend, args: list[bytes], proto: Any, *,
+    def __init__(self, backend: Backend, args: list[str], proto: Any, *,
                  context: ReceiveContext, stateless_rpc: bool = True,
                  advertise_refs: bool = False) -> None:
         super().__init__(backend, args, proto, stateless_rpc=stateless_rpc,
@@ -121,7 +122,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
         out = Sideband(self.proto.write_sideband
                        if self.has_capability(CAPABILITY_SIDE_BAND_64K) else None)
         repo: Repo = self.repo  # type: ignore[assignment]
-        objects_dir = Path(repo.object_store.path)  # type: ignore[attr-defined]
+        objects_dir = Path(repo.object_store.path)
         needs_pack = any(not c.update.is_delete for c in commands)
         self.log.info("push.received", refs=[c.update.ref for c in commands])
         quarantine = Quarantine(objects_dir)
@@ -188,7 +189,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                 c.status = "deletion of the deploy branch is not allowed"
                 out.error(f"Deleting {u.branch} is not allowed: it is the branch Shipway deploys.")
                 continue
-            current = refs.as_dict().get(ref)
+            current = refs.as_dict().get(Ref(ref))
             current_hex = current.decode() if current else ZERO_SHA
             if current_hex != u.old:
                 c.status = "fetch first"
@@ -206,7 +207,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                 out.error(f"Push rejected: {exc}.")
                 continue
             if u.ref.startswith("refs/heads/") and not isinstance(
-                quarantine.store[u.new.encode()], Commit
+                quarantine.store[ObjectID(u.new.encode())], Commit
             ):
                 c.status = "branch must point to a commit"
         if self.has_capability(CAPABILITY_ATOMIC) and not all(c.ok for c in commands):
@@ -244,7 +245,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
             for c in commands:
                 if not c.ok:
                     continue
-                had = current.get(c.update.ref.encode("utf-8", "surrogateescape"))
+                had = current.get(Ref(c.update.ref.encode("utf-8", "surrogateescape")))
                 if (had.decode() if had else ZERO_SHA) != c.update.old:
                     c.status = "fetch first"
             if atomic and not all(c.ok for c in commands):
@@ -254,7 +255,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
             if not any(c.ok for c in commands):
                 return
             quarantine.migrate()
-            repo.object_store._update_pack_cache()  # type: ignore[attr-defined]
+            repo.object_store._update_pack_cache()
             applied: list[Command] = []
             for c in commands:
                 if not c.ok:

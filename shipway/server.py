@@ -59,8 +59,8 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     layout.ensure()
     for app in Accounts(layout).apps():
         clean_stale_quarantines(layout.repo_path(app.name) / "objects")
-    app = build_app(layout, settings, stage, api)
-    server = wsgi.Server((settings.host, settings.port), app, numthreads=THREADS,
+    endpoint = build_app(layout, settings, stage, api)
+    server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=THREADS,
                          request_queue_size=64, timeout=300, shutdown_timeout=5)
     server.prepare()
     bound = server.bind_addr
