@@ -1,0 +1,177 @@
+"""The router against real backends on 127.0.0.1: what a browser or curl would see."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from release.routes import Route, write_route
+from shipway.apps import create_app
+from shipway.layout import Layout
+from shipway.router import Router
+from shipway.settings import Settings
+
+
+def backend(name: str) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._answer(f"{name} {self.path} {self.headers.get('X-Forwarded-For')}".encode())
+
+        def do_POST(self) -> None:  # noqa: N802
+            digest = hashlib.sha256()
+            if self.headers.get("Transfer-Encoding") == "chunked":
+                while size := int(self.rfile.readline().strip(), 16):
+                    digest.update(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+            else:
+                digest.update(self.rfile.read(int(self.headers["Content-Length"])))
+            self._answer(f"{name} {digest.hexdigest()}".encode())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def address(server: socketserver.BaseServer) -> str:
+    host, port = server.server_address[:2]
+    return f"{host}:{port}"
+
+
+@pytest.fixture
+def router(layout: Layout) -> Iterator[Router]:
+    create_app(layout, "shop", "dev@example.com")
+    running = Router(layout, Settings(router_port=0)).start()
+    yield running
+    running.stop()
+
+
+def get(router: Router, path: str = "/", host: str = "shop.localhost") -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=10)
+    conn.request("GET", path, headers={"Host": f"{host}:{router.port}"})
+    response = conn.getresponse()
+    body = response.read().decode()
+    conn.close()
+    return response.status, body
+
+
+def test_unknown_app_is_404_with_a_plain_message(router: Router) -> None:
+    status, body = get(router, host="nosuchapp.localhost")
+    assert status == 404
+    assert "No such app" in body
+    status, _ = get(router, host="example.com")
+    assert status == 404
+
+
+def test_app_without_web_dynos_is_503(router: Router, layout: Layout) -> None:
+    assert get(router) == (503, "shop has no web process running.\n")
+    write_route(layout, Route("shop", 2, ()))
+    assert get(router)[0] == 503
+
+
+def test_keep_alive_connection_round_robins_and_follows_a_switch(
+    router: Router, layout: Layout
+) -> None:
+    one, two, three = backend("one"), backend("two"), backend("three")
+    write_route(layout, Route("shop", 2, (address(one), address(two))))
+    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=10)
+    seen = []
+    for _ in range(4):
+        conn.request("GET", "/hello", headers={"Host": "shop.localhost"})
+        seen.append(conn.getresponse().read().decode().split()[0])
+    assert sorted(seen) == ["one", "one", "two", "two"]
+    write_route(layout, Route("shop", 3, (address(three),)))
+    conn.request("GET", "/hello", headers={"Host": "shop.localhost"})
+    assert conn.getresponse().read().decode() == "three /hello 127.0.0.1"
+    conn.close()
+    for server in (one, two, three):
+        server.shutdown()
+
+
+def test_a_dead_backend_is_skipped_for_a_request_without_body(
+    router: Router, layout: Layout
+) -> None:
+    alive = backend("alive")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{sock.getsockname()[1]}"
+    write_route(layout, Route("shop", 2, (dead, address(alive))))
+    for _ in range(3):
+        assert get(router)[1].startswith("alive")
+    alive.shutdown()
+
+
+def test_request_bodies_stream_through_with_length_and_chunked(
+    router: Router, layout: Layout
+) -> None:
+    app = backend("echo")
+    write_route(layout, Route("shop", 2, (address(app),)))
+    payload = bytes(range(256)) * 40_000  # 10 MB
+    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=30)
+    conn.request("POST", "/upload", body=payload, headers={"Host": "shop.localhost"})
+    assert conn.getresponse().read().decode() == f"echo {hashlib.sha256(payload).hexdigest()}"
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(payload), 1 << 20):
+            yield payload[start:start + (1 << 20)]
+
+    conn.request("POST", "/upload", body=pieces(), encode_chunked=True,
+                 headers={"Host": "shop.localhost", "Transfer-Encoding": "chunked"})
+    assert conn.getresponse().read().decode() == f"echo {hashlib.sha256(payload).hexdigest()}"
+    conn.close()
+    app.shutdown()
+
+
+def test_upgrade_is_spliced_after_101(router: Router, layout: Layout) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            assert b"Upgrade: websocket" in request
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\n\r\n")
+            while data := conn.recv(4096):
+                conn.sendall(data.upper())
+
+    threading.Thread(target=serve_one, daemon=True).start()
+    write_route(layout, Route("shop", 2, (f"127.0.0.1:{listener.getsockname()[1]}",)))
+    with socket.create_connection(("127.0.0.1", router.port), timeout=10) as client:
+        client.sendall(b"GET /ws HTTP/1.1\r\nHost: shop.localhost\r\nUpgrade: websocket\r\n"
+                       b"Connection: Upgrade\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += client.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101")
+        client.sendall(b"hello frames")
+        assert client.recv(4096) == b"HELLO FRAMES"
+    listener.close()
+
+
+def test_malformed_request_is_400(router: Router) -> None:
+    with socket.create_connection(("127.0.0.1", router.port), timeout=10) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: shop.localhost\r\nContent-Length: 5\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 400")
