@@ -36,6 +36,7 @@ class RunningServer:
     host: str
     port: int
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    router: Any = None
 
     @property
     def url(self) -> str:
@@ -71,11 +72,68 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     return RunningServer(server=server, thread=thread, host=settings.host, port=port)
 
 
+def start_platform(layout: Layout, settings: Settings, *,
+                   docker_factory: Callable[[], Any] | None = None) -> RunningServer:
+    """Everything ``shipway serve`` runs: reconcile, router, supervisor, git endpoint + API."""
+    import docker as docker_sdk
+
+    from release.reconcile import Supervisor, reconcile
+    from shipway.deploy import DeployStage
+    from shipway.router import Router
+
+    factory = docker_factory or docker_sdk.from_env
+    layout.ensure()
+    client = factory()
+    reconcile(layout, settings, docker=client)
+    router = Router(layout, settings).start()
+    supervisor = Supervisor(layout, settings, docker=client).start()
+    running = start(layout, settings, stage=DeployStage(layout, settings, docker_factory=factory),
+                    api=_api(layout, settings, factory))
+    running.router = router
+    running.on_stop.extend([router.stop, supervisor.stop, client.close])
+    return running
+
+
+def _api(layout: Layout, settings: Settings, factory: Callable[[], Any]) -> WSGIApp | None:
+    try:
+        from shipway.api import make_api
+    except ImportError:
+        return None
+    api: WSGIApp = make_api(layout, settings, docker_factory=factory)
+    return api
+
+
+class _PrintOutput:
+    def line(self, text: str) -> None:
+        print(text, flush=True)
+
+    def error(self, text: str) -> None:
+        print(f" !     {text}", flush=True)
+
+
+def prepare_stack(settings: Settings) -> None:
+    """Build the default stack image now, so the first push does not wait for it."""
+    import docker as docker_sdk
+
+    from builder.stack import ensure_stack
+
+    client = docker_sdk.from_env()
+    try:
+        ensure_stack(settings, docker=client, out=_PrintOutput())
+    except Exception as exc:  # noqa: BLE001 - the first push will retry and show the error
+        print(f" !     Could not build the stack image yet: {exc}", flush=True)
+    finally:
+        client.close()
+
+
 def serve(layout: Layout, settings: Settings) -> None:
     """``shipway serve``: run until SIGINT/SIGTERM."""
     configure()
-    running = start(layout, settings)
+    threading.Thread(target=prepare_stack, args=(settings,), name="stack", daemon=True).start()
+    running = start_platform(layout, settings)
     print(f"Shipway is serving {layout.home} at {running.url}", flush=True)
+    if running.router is not None:
+        print(f"  apps:   http://APP.{settings.router_domain}:{running.router.port}/", flush=True)
     print(f"  token:  shipway --home {layout.home} tokens:create you@example.com --admin",
           flush=True)
     print(f"  app:    shipway --home {layout.home} apps:create myapp --owner you@example.com",
@@ -93,4 +151,4 @@ def serve(layout: Layout, settings: Settings) -> None:
     running.stop()
 
 
-__all__ = ["start", "serve", "RunningServer", "Any"]
+__all__ = ["start", "start_platform", "serve", "RunningServer"]
