@@ -7,6 +7,7 @@ builder's slugs do; ``make_slug`` adds it to the archive with the given process 
 from __future__ import annotations
 
 import gzip
+import http.client
 import io
 import tarfile
 from collections.abc import Mapping
@@ -81,3 +82,31 @@ def make_slug(layout: Layout, app: str, files: Mapping[str, str],
         tarball, app=app, commit=commit, created_at=now_iso(), stack="shipway/stack",
         buildpack="test", process_types=dict(process_types), build_duration=0.0, build_key="",
     )
+
+
+class RecordedOutput:
+    """An Output keeping every line as the user would read it (``!`` lines prefixed)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def error(self, text: str) -> None:
+        self.lines.append(f" !     {text}")
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def fetch(router_port: int, app: str, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
+    """GET ``http://APP.localhost:PORT/path`` the way a browser would, via 127.0.0.1."""
+    conn = http.client.HTTPConnection("127.0.0.1", router_port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Host": f"{app}.localhost:{router_port}"})
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", errors="replace")
+    finally:
+        conn.close()
