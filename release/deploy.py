@@ -28,10 +28,13 @@ def config_now(store: ReleaseStore, app: str) -> tuple[dict[str, str], tuple[str
 
 
 def fail_interrupted(store: ReleaseStore, app: str) -> None:
-    """A release still pending while we hold the lock was left by a writer that crashed."""
-    for release in store.list(app):
-        if release.status == "pending":
-            store.finish(release, "failed", failure="interrupted before it finished launching")
+    """A release still pending while we hold the lock was left by a writer that crashed.
+
+    Every writer finishes its release before it lets go of the lock, so only the latest can be.
+    """
+    latest = store.latest(app)
+    if latest is not None and latest.status == "pending":
+        store.finish(latest, "failed", failure="interrupted before it finished launching")
 
 
 def deploy(

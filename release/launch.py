@@ -107,8 +107,9 @@ class TeeOutput:
 
 # dynos as Docker sees them -------------------------------------------------------------------
 def app_containers(docker: Any, app: str | None = None) -> list[Any]:
+    """Dynos (of one app, or all): build containers carry shipway.app too, never shipway.dyno."""
     label = LABEL_APP if app is None else f"{LABEL_APP}={app}"
-    return list(docker.containers.list(all=True, filters={"label": label}))
+    return list(docker.containers.list(all=True, filters={"label": [label, LABEL_DYNO]}))
 
 
 def host_port(container: Any) -> int | None:

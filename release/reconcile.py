@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from builder.slug import SlugArchive
@@ -17,6 +18,7 @@ from release.formation import RELEASE_PHASE, read_formation
 from release.launch import (
     ALIVE,
     LABEL_APP,
+    LABEL_DYNO,
     LABEL_LOADER,
     BootFailed,
     app_containers,
@@ -36,6 +38,8 @@ from shipway import log
 from shipway.errors import NotFound, ShipwayError
 from shipway.layout import Layout
 from shipway.settings import Settings
+
+LOADER_MAX_AGE = 3600.0
 
 
 class _Quiet:
@@ -124,7 +128,18 @@ def reconcile(layout: Layout, settings: Settings, *, docker: Any) -> None:
     known = set(apps)
     strays = [c for c in app_containers(docker) if c.labels.get(LABEL_APP) not in known]
     loaders = docker.containers.list(all=True, filters={"label": LABEL_LOADER})
-    remove_now(strays + list(loaders))
+    # a young loader may belong to a launch running right now in another process
+    old_loaders = [c for c in loaders if _age_seconds(c) > LOADER_MAX_AGE]
+    remove_now(strays + old_loaders)
+
+
+def _age_seconds(container: Any) -> float:
+    created = str(container.attrs.get("Created", ""))[:19]
+    try:
+        then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return 0.0
+    return (datetime.now(UTC) - then).total_seconds()
 
 
 class Supervisor:
@@ -170,7 +185,7 @@ class Supervisor:
         while not self._stopping.is_set():
             try:
                 self._events = self.docker.events(
-                    decode=True, filters={"label": LABEL_APP, "event": "die"}
+                    decode=True, filters={"label": [LABEL_APP, LABEL_DYNO], "event": "die"}
                 )
                 for event in self._events:
                     app = ((event.get("Actor") or {}).get("Attributes") or {}).get(LABEL_APP)
@@ -200,9 +215,9 @@ class Supervisor:
                 self._reconcile(app)
 
     def _reconcile(self, app: str) -> None:
-        if not (self.layout.app_dir(app) / "app.toml").exists():
-            return
         try:
+            if not self.layout.app_file(app).exists():
+                return
             with ReleaseStore(self.layout).lock(app):
                 reconcile_app(self.layout, self.settings, app, docker=self.docker)
         except Exception as exc:  # noqa: BLE001 - one app's trouble must not stop the others
