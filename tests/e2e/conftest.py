@@ -36,9 +36,21 @@ def stack_image(docker_client: Any) -> str:
     return image
 
 
-def build_containers(docker_client: Any) -> list[Any]:
-    """Build containers still present, running or not (there should never be any)."""
-    return list(docker_client.containers.list(all=True, filters={"label": "shipway.role=build"}))
+def build_containers(docker_client: Any, app: str) -> list[Any]:
+    """The app's build containers still present, running or not (there should never be any)."""
+    return list(docker_client.containers.list(
+        all=True, filters={"label": ["shipway.role=build", f"shipway.app={app}"]}))
+
+
+@pytest.fixture
+def app() -> Any:
+    """An app record with a name no other test (or engineer) on this Docker engine uses."""
+    import secrets
+
+    from shipway.accounts import App
+
+    return App(name="build-" + secrets.token_hex(4), owner="dev@example.com",
+               created_at="2026-01-01T00:00:00Z")
 
 
 def commit_files(repo_dir: Any, files: dict[str, Any], message: str = "deploy") -> tuple[Any, str]:
