@@ -363,7 +363,8 @@ class Api:
     def releases_rollback(self, req: Request) -> Response:
         app = self._app(req)
         target = req.body["release"]
-        version = target if isinstance(target, int) else version_of(str(target))
+        # null (Heroku's CLI default) means the release before the current one
+        version = target if isinstance(target, int) or target is None else version_of(target)
         out = Collected()
         with self._docker() as docker:
             done = rollback(self.layout, self.settings, app=app.name, version=version,
