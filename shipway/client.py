@@ -636,10 +636,11 @@ def remote_backend(server: str | None = None) -> RemoteBackend:
 
 def backend_for(args: argparse.Namespace, *, owner: str | None = None,
                 docker_factory: DockerFactory = _default_docker) -> Backend:
-    """Local with ``--home`` (or ``$SHIPWAY_HOME``); remote when a server is known."""
+    """Local with ``--home``, ``$SHIPWAY_HOME`` or an ``owner``; remote when a server is known."""
     from shipway.cli import context
 
-    if getattr(args, "home", None) or os.environ.get("SHIPWAY_HOME") or not saved_server():
+    local = owner or getattr(args, "home", None) or os.environ.get("SHIPWAY_HOME")
+    if local or not saved_server():
         ctx = context(args)
         user = os.environ.get("SHIPWAY_USER") or "admin@localhost"
         return LocalBackend(ctx.layout, ctx.settings, docker_factory, user=user, owner=owner)

@@ -52,6 +52,11 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_apps_create(args: argparse.Namespace) -> int:
+    if args.owner is None or args.name is None:
+        from shipway.commands.apps import create
+
+        # no --owner: through the API of the server you are logged in to
+        return create(args, owner=args.owner)
     ctx = context(args)
     app = create_app(ctx.layout, args.name, args.owner)
     host = ctx.settings.host
@@ -102,9 +107,11 @@ def register(sub: Any) -> None:
     p.add_argument("token_id")
     p.set_defaults(func=cmd_tokens_revoke)
 
-    p = sub.add_parser("apps:create", help="create an app (local admin)")
-    p.add_argument("name")
-    p.add_argument("--owner", required=True)
+    p = sub.add_parser("apps:create", help="create an app (a free name when none is given)")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--owner", help="local admin: create on the data home for this owner")
+    p.add_argument("--no-remote", action="store_true",
+                   help="do not add the 'platform' git remote")
     p.set_defaults(func=cmd_apps_create)
 
     p = sub.add_parser("access", help="list who may push to an app")
