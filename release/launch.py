@@ -178,7 +178,8 @@ def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, o
         loader.put_archive("/", _app_dir_tar())
         with archive.tarball(slug.id).open("rb") as fh:
             # Docker's archive upload takes the gzip stream as is: nothing is decompressed here
-            if not loader.put_archive("/app", fh):
+            # slugs hold app/... entries, as Heroku's do: they unpack at the root
+            if not loader.put_archive("/", fh):
                 raise SlugCorrupt(f"Docker refused to unpack slug {slug.short_id}.")
         loader.commit(
             repository=SLUG_REPOSITORY,

@@ -1,17 +1,19 @@
 """Slugs for tests of release/ and of its callers: a gzip tarball of a few files, archived.
 
-The tarball holds ``./NAME`` entries (paths relative to /app) owned by the app user, as the
+The tarball holds ``app/NAME`` entries (unpacked at the root, as Heroku slugs are) owned by the app user, as the
 builder's slugs do; ``make_slug`` adds it to the archive with the given process types.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import io
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from builder.slug import Slug, SlugArchive
 from shipway.accounts import now_iso
@@ -60,14 +62,14 @@ def slug_tarball(files: Mapping[str, str], path: Path) -> Path:
     """Write a deterministic gzip tarball of ``files`` (relative to /app) to ``path``."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs = sorted({str(Path(name).parent) for name in files} - {"."})
+        dirs = sorted({str(Path("app", name).parent) for name in files})
         for folder in dirs:
-            info = tarfile.TarInfo(f"./{folder}")
+            info = tarfile.TarInfo(folder)
             info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, 1000, 1000
             tar.addfile(info)
         for name, text in sorted(files.items()):
             data = text.encode("utf-8")
-            info = tarfile.TarInfo(f"./{name}")
+            info = tarfile.TarInfo(f"app/{name}")
             info.size, info.mode, info.uid, info.gid = len(data), 0o644, 1000, 1000
             tar.addfile(info, io.BytesIO(data))
     path.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
@@ -110,3 +112,10 @@ def fetch(router_port: int, app: str, path: str = "/", timeout: float = 5.0) -> 
         return response.status, response.read().decode("utf-8", errors="replace")
     finally:
         conn.close()
+
+
+def remove_containers(docker: Any, app: str) -> None:
+    """Remove every container of ``app`` (dynos, leftovers); ones already gone are fine."""
+    for container in docker.containers.list(all=True, filters={"label": f"shipway.app={app}"}):
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
