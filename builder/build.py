@@ -97,11 +97,18 @@ class BuildLog:
 def build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Settings,
           config: dict[str, str], out: Output, docker: Any) -> BuildResult:
     """Build ``commit`` into a slug; raises BuildFailed (or PushRejected) with the line to show."""
+    import docker as docker_sdk
+
     log = BuildLog(layout, app.name, commit, out)
     events = get_log(app=app.name, commit=commit)
     try:
-        result = _build(objects, commit, app=app, layout=layout, settings=settings,
-                        config=config, log=log, docker=docker)
+        try:
+            result = _build(objects, commit, app=app, layout=layout, settings=settings,
+                            config=config, log=log, docker=docker)
+        except docker_sdk.errors.DockerException as exc:
+            detail = getattr(exc, "explanation", None) or str(exc)
+            raise BuildFailed(f"Push rejected: Docker failed during the build ({detail}).",
+                              hint="The server log has the details.") from exc
     except BuildFailed as exc:
         log.error(exc.message)
         events.info("build.failed", error=exc.message, log=str(log.path))

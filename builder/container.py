@@ -68,8 +68,14 @@ class BuildContainer:
     def remove(self) -> None:
         import docker as docker_sdk
 
-        with contextlib.suppress(docker_sdk.errors.NotFound):
+        try:
             self.container.remove(force=True, v=True)
+        except docker_sdk.errors.NotFound:
+            pass
+        except docker_sdk.errors.APIError as exc:
+            # 409: a removal is already under way, which is all we asked for
+            if exc.status_code != 409:
+                raise
 
     def put(self, path: str, data: IO[bytes] | bytes) -> None:
         """Unpack a tar inside the container at ``path`` (Docker does it, never the host)."""
