@@ -64,16 +64,24 @@ def parse_assignments(pairs: list[str]) -> dict[str, str | None]:
 
 def set_config(
     layout: Layout, settings: Settings, *, app: str, changes: Mapping[str, str | None],
-    user: str, out: Output, docker: Any,
+    user: str, out: Output, docker: Any, description: str | None = None,
+    addons: tuple[str, ...] | None = None, check_keys: bool = True,
 ) -> Release:
-    """One new release with the changed snapshot (None unsets); relaunched if there is a slug."""
-    check_changes(changes)
+    """One new release with the changed snapshot (None unsets); relaunched if there is a slug.
+
+    Add-ons pass their own ``description`` (``Attach DATABASE (postgresql)``) and the new list
+    of attached ``addons``.
+    """
+    if check_keys:
+        check_changes(changes)
     if not layout.app_file(app).exists():
         raise NotFound(f"Couldn't find that app: {app}.")
     store = ReleaseStore(layout)
     with store.lock(app):
         fail_interrupted(store, app)
-        config, addons = config_now(store, app)
+        config, current_addons = config_now(store, app)
+        if addons is None:
+            addons = current_addons
         for key, value in changes.items():
             if value is None:
                 config.pop(key, None)
@@ -84,7 +92,7 @@ def set_config(
         version = store.next_version(app)
         path = release_log(layout, app, version)
         release = store.create(
-            app, description=describe_changes(changes), user=user,
+            app, description=description or describe_changes(changes), user=user,
             status="pending" if slug else "succeeded", slug=slug,
             commit=current.commit if current is not None else "",
             commit_description=current.commit_description if current is not None else "",
