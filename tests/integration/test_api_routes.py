@@ -17,7 +17,7 @@ from tests.integration.test_api_support import (  # noqa: F401 - fixtures
     OTHER,
     ApiPlatform,
     add_slug,
-    api_platform,
+    api_platform_fixture,
     deployed,
     valid,
 )

@@ -64,8 +64,8 @@ class ApiPlatform:
         return requests.request(method, self.url + path, auth=(who, token), timeout=30, **kw)
 
 
-@pytest.fixture
-def api_platform(layout: Layout) -> Iterator[ApiPlatform]:
+@pytest.fixture(name="api_platform")
+def api_platform_fixture(layout: Layout) -> Iterator[ApiPlatform]:
     settings = Settings(port=0, router_port=8080)
     server = start(layout, settings, api=make_api(layout, settings, docker_factory=NoDocker))
     accounts = Accounts(layout)

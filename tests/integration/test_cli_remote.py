@@ -1,0 +1,155 @@
+"""The ``shipway`` CLI on a developer's laptop, driving a real server over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import run_git
+from tests.integration.conftest import make_repo
+from tests.integration.test_api_support import (  # noqa: F401 - fixtures
+    DEV,
+    OTHER,
+    ApiPlatform,
+    api_platform_fixture,
+    login,
+    shipway_cli,
+)
+
+OTHER_HOSTS = (
+    "machine github.com\n  login octocat\n  password ghp_keepme\n"
+    "machine api.heroku.com login me@example.com password heroku-keepme\n"
+    "default login anonymous password guest\n"
+)
+
+
+def netrc() -> Path:
+    return Path(os.environ["HOME"]) / ".netrc"
+
+
+def test_login_keeps_other_hosts_netrc_entries_and_logout_too(
+        api_platform: ApiPlatform) -> None:
+    netrc().write_text(OTHER_HOSTS)
+    result = login(api_platform)
+    assert result.stdout == f"Logged in as {DEV} on {api_platform.url}\n"
+    text = netrc().read_text()
+    assert text.startswith(OTHER_HOSTS)
+    assert f"machine 127.0.0.1\n  login {DEV}\n  password {api_platform.dev_token}\n" in text
+    assert netrc().stat().st_mode & 0o777 == 0o600
+    again = login(api_platform, who=OTHER)  # replaces this host's entry, no duplicate
+    assert again.stdout.startswith(f"Logged in as {OTHER}")
+    assert netrc().read_text().count("machine 127.0.0.1") == 1
+    assert shipway_cli("auth:whoami").stdout == f"{OTHER}\n"
+    out = shipway_cli("logout")
+    assert out.stdout == f"Logging out of {api_platform.url}... done\n"
+    assert netrc().read_text() == OTHER_HOSTS
+    denied = shipway_cli("auth:whoami", check_rc=1)
+    assert "Not logged in" in denied.stderr
+
+
+def test_login_with_a_wrong_token_stores_nothing(api_platform: ApiPlatform) -> None:
+    result = shipway_cli("login", "--server", api_platform.url, "--email", DEV,
+                         "--token", "shp_wrong", check_rc=1)
+    assert result.stderr.startswith(" !    Invalid credentials provided.")
+    assert not netrc().exists()
+
+
+def test_login_reads_email_and_token_from_stdin(api_platform: ApiPlatform) -> None:
+    result = shipway_cli("login", "--server", api_platform.url,
+                         input=f"{DEV}\n{api_platform.dev_token}\n")
+    assert result.stdout.endswith(f"Logged in as {DEV} on {api_platform.url}\n")
+
+
+def test_quick_start_apps_create_in_a_repository_then_git_push(
+        api_platform: ApiPlatform, tmp_path: Path, git_bin: str) -> None:
+    login(api_platform)
+    work = make_repo(tmp_path / "hello")
+    created = shipway_cli("apps:create", "hello", cwd=work)
+    assert created.stdout.splitlines() == [
+        "Creating hello... done",
+        f"http://hello.localhost:8080/ | {api_platform.url}/hello.git",
+        f"set git remote platform to {api_platform.url}/hello.git",
+    ]
+    assert run_git("remote", "get-url", "platform", cwd=work).stdout.strip() == \
+        f"{api_platform.url}/hello.git"
+    pushed = run_git("push", "platform", "master", cwd=work)  # credentials from ~/.netrc
+    assert "* [new branch]      master -> master" in pushed.stderr
+    assert remote_ref_of(api_platform, "hello") == run_git("rev-parse", "HEAD",
+                                                           cwd=work).stdout.strip()
+    info = shipway_cli("apps:info", cwd=work)  # the app comes from the platform remote
+    assert info.stdout.splitlines()[:3] == [
+        "=== hello", f"Git URL:       {api_platform.url}/hello.git",
+        "Web URL:       http://hello.localhost:8080/"]
+    listed = json.loads(shipway_cli("apps", "--json").stdout)
+    assert [a["name"] for a in listed] == ["demo", "hello"]
+    assert shipway_cli("open", "-a", "hello", "--no-browser").stdout == \
+        "http://hello.localhost:8080/\n"
+
+
+def remote_ref_of(platform: ApiPlatform, app: str) -> str:
+    repo = str(platform.layout.repo_path(app))
+    return run_git("--git-dir", repo, "rev-parse", "refs/heads/master", cwd=Path(repo)).stdout.strip()
+
+
+def test_apps_create_without_a_name_generates_one(api_platform: ApiPlatform,
+                                                   tmp_path: Path) -> None:
+    login(api_platform)
+    created = shipway_cli("apps:create", cwd=tmp_path)  # not a git repository: no remote
+    name = created.stdout.splitlines()[0].removeprefix("Creating ").removesuffix("... done")
+    assert len(name.split("-")) == 3 and name.split("-")[2].isdigit()
+    assert len(created.stdout.splitlines()) == 2
+    assert api_platform.layout.app_file(name).exists()
+
+
+def test_no_app_given_is_a_usage_error_naming_both_ways(api_platform: ApiPlatform,
+                                                        tmp_path: Path) -> None:
+    login(api_platform)
+    result = shipway_cli("apps:info", cwd=tmp_path, check_rc=2)
+    assert "use -a APP, or run this inside a git repository whose 'platform' remote" \
+        in result.stderr
+    assert result.stdout == ""
+
+
+def test_someone_elses_app_and_unknown_apps_fail_cleanly(api_platform: ApiPlatform,
+                                                        tmp_path: Path) -> None:
+    login(api_platform, who=OTHER)
+    denied = shipway_cli("apps:info", "-a", "demo", check_rc=1)
+    assert denied.stderr == " !    You do not have access to the app demo.\n"
+    missing = shipway_cli("apps:info", "-a", "nope", check_rc=1)
+    assert missing.stderr == " !    Couldn't find that app: nope.\n"
+    bad = shipway_cli("apps:info", "-a", "Bad_Name", check_rc=1)
+    assert "is invalid" in bad.stderr
+
+
+def test_git_remote_git_clone_and_destroy(api_platform: ApiPlatform, tmp_path: Path,
+                                          git_bin: str) -> None:
+    login(api_platform)
+    work = make_repo(tmp_path / "work")
+    shipway_cli("git:remote", "-a", "demo", cwd=work)
+    run_git("push", "-q", "platform", "master", cwd=work)
+    shipway_cli("git:clone", "-a", "demo", cwd=tmp_path)
+    assert (tmp_path / "demo" / "README").read_text() == "hello\n"
+    assert run_git("remote", cwd=tmp_path / "demo").stdout == "platform\n"
+    refused = shipway_cli("apps:destroy", "-a", "demo", check_rc=2)
+    assert "confirm with --confirm demo" in refused.stderr
+    assert api_platform.layout.app_file("demo").exists()
+    gone = shipway_cli("apps:destroy", "-a", "demo", "--confirm", "demo")
+    assert gone.stdout == "Destroying demo (including all add-ons)... done\n"
+    assert not api_platform.layout.app_file("demo").exists()
+
+
+def test_server_is_unreachable(tmp_path: Path) -> None:
+    result = shipway_cli("login", "--server", "http://127.0.0.1:9", "--email", DEV,
+                         "--token", "shp_x", check_rc=1)
+    assert result.stderr.startswith(" !    Cannot reach http://127.0.0.1:9")
+
+
+def test_local_admin_apps_create_still_works(tmp_path: Path) -> None:
+    home = tmp_path / "var"
+    result = shipway_cli("--home", str(home), "apps:create", "local", "--owner", DEV)
+    assert result.stdout.startswith("Creating local... done\n")
+    generated = shipway_cli("--home", str(home), "apps:create", "--owner", DEV, cwd=tmp_path)
+    assert generated.stdout.startswith("Creating ")
+    no_owner = shipway_cli("--home", str(home), "apps:create", "x-app", check_rc=2)
+    assert "--owner" in no_owner.stderr
