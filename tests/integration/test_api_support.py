@@ -86,7 +86,7 @@ def valid(doc: Any, schema: str) -> Any:
 
 def add_slug(layout: Layout, app: str, files: Mapping[str, str], *, created_at: str = OLD,
              process_types: Mapping[str, str] | None = None) -> Slug:
-    """A slug made by hand (``./NAME`` entries, as release.testing makes them)."""
+    """A slug made by hand, as release.testing makes them."""
     layout.slugs_dir.mkdir(parents=True, exist_ok=True)
     tarball = slug_tarball(files, layout.slugs_dir / f"incoming-{app}.tar.gz")
     return SlugArchive(layout).add(
