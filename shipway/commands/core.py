@@ -90,6 +90,7 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the git endpoint, API and router")
+    p.add_argument("--home", default=argparse.SUPPRESS, help="data home (default ./var)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--router-port", type=int)
