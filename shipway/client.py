@@ -240,9 +240,10 @@ class Backend(Protocol):
     def logs(self, app: str, tail: int = 100, follow: bool = False) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
     def slug(self, ref: str, app: str | None = None) -> SlugUse: ...
-    def slug_contents(self, ref: str, path: str = "") -> list[SlugEntry]: ...
-    def slug_file(self, ref: str, path: str) -> Iterator[bytes]: ...
-    def slug_tarball(self, ref: str) -> Iterator[bytes]: ...
+    def slug_contents(self, ref: str, path: str = "",
+                      app: str | None = None) -> list[SlugEntry]: ...
+    def slug_file(self, ref: str, path: str, app: str | None = None) -> Iterator[bytes]: ...
+    def slug_tarball(self, ref: str, app: str | None = None) -> Iterator[bytes]: ...
     def slug_diff(self, old: str, new: str, app: str | None = None) -> SlugDiff: ...
     def slug_verify(self, ref: str | None = None) -> list[VerifyResult]: ...
     def slug_prune(self, keep: int, dry_run: bool) -> PrunePlan: ...
@@ -411,15 +412,18 @@ class LocalBackend:
         found = slugtools.find_slug(self.layout, ref, app=app)
         return slugtools.slug_use(self.layout, found)
 
-    def slug_contents(self, ref: str, path: str = "") -> list[SlugEntry]:
-        found = slugtools.find_slug(self.layout, ref)
+    def slug_contents(self, ref: str, path: str = "",
+                      app: str | None = None) -> list[SlugEntry]:
+        found = slugtools.find_slug(self.layout, ref, app=app)
         return list(slugtools.contents(self.layout, found, path))
 
-    def slug_file(self, ref: str, path: str) -> Iterator[bytes]:
-        return slugtools.read_file(self.layout, slugtools.find_slug(self.layout, ref), path)
+    def slug_file(self, ref: str, path: str, app: str | None = None) -> Iterator[bytes]:
+        found = slugtools.find_slug(self.layout, ref, app=app)
+        return slugtools.read_file(self.layout, found, path)
 
-    def slug_tarball(self, ref: str) -> Iterator[bytes]:
-        return slugtools.read_tarball(self.layout, slugtools.find_slug(self.layout, ref))
+    def slug_tarball(self, ref: str, app: str | None = None) -> Iterator[bytes]:
+        found = slugtools.find_slug(self.layout, ref, app=app)
+        return slugtools.read_tarball(self.layout, found)
 
     def slug_diff(self, old: str, new: str, app: str | None = None) -> SlugDiff:
         a = slugtools.find_slug(self.layout, old, app=app)
@@ -578,22 +582,25 @@ class RemoteBackend:
         return openapi.slug_use_from(self._json("GET", f"/slugs/{quote(ref, safe='')}",
                                                 params=params))
 
-    def slug_contents(self, ref: str, path: str = "") -> list[SlugEntry]:
-        found = self._json("GET", f"/slugs/{quote(ref, safe='')}/contents",
-                           params={"path": path} if path else None)
+    def slug_contents(self, ref: str, path: str = "",
+                      app: str | None = None) -> list[SlugEntry]:
+        params = {k: v for k, v in (("path", path), ("app", app)) if v}
+        found = self._json("GET", f"/slugs/{quote(ref, safe='')}/contents", params=params)
         return [openapi.entry_from(e) for e in found]
 
     def _bytes(self, response: Any) -> Iterator[bytes]:
         with contextlib.closing(response):
             yield from response.iter_content(chunk_size=CHUNK)
 
-    def slug_file(self, ref: str, path: str) -> Iterator[bytes]:
+    def slug_file(self, ref: str, path: str, app: str | None = None) -> Iterator[bytes]:
+        params = {"path": path, **({"app": app} if app else {})}
         return self._bytes(self._request("GET", f"/slugs/{quote(ref, safe='')}/file",
-                                         params={"path": path}, stream=True))
+                                         params=params, stream=True))
 
-    def slug_tarball(self, ref: str) -> Iterator[bytes]:
+    def slug_tarball(self, ref: str, app: str | None = None) -> Iterator[bytes]:
         return self._bytes(self._request("GET", f"/slugs/{quote(ref, safe='')}/tarball",
-                                         stream=True, timeout=LONG_TIMEOUT))
+                                         params={"app": app} if app else None, stream=True,
+                                         timeout=LONG_TIMEOUT))
 
     def slug_diff(self, old: str, new: str, app: str | None = None) -> SlugDiff:
         params = {"old": old, "new": new, **({"app": app} if app else {})}

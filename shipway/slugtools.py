@@ -1,19 +1,20 @@
 """The admins' slug archive tools: list, inspect, diff, verify and prune slugs.
 
 Used by both the ``shipway slugs*`` commands and the API. Tarballs are read as streams
-(``tarfile`` mode ``r|gz``): nothing is unpacked to disk.
+(``tarfile`` mode ``r|`` over ``gzip``): nothing is unpacked to disk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from builder.slug import Slug, SlugArchive, SlugCorrupt
 from release.records import Release
@@ -159,6 +160,14 @@ def _relative(name: str) -> str:
     return path.removeprefix("app/")
 
 
+@contextlib.contextmanager
+def _stream(path: Path) -> Iterator[tarfile.TarFile]:
+    """The tarball as a stream (``r|``): GzipFile, since slugs are many gzip members and
+    tarfile's own ``r|gz`` stops after the first."""
+    with gzip.open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        yield tar
+
+
 def _entry(member: tarfile.TarInfo, digest: str = "") -> SlugEntry:
     kind = "dir" if member.isdir() else "symlink" if member.issym() else "file"
     return SlugEntry(path=_relative(member.name), kind=kind, mode=member.mode,
@@ -171,7 +180,7 @@ def entries(layout: Layout, slug: Slug, *, digests: bool = False) -> Iterator[Sl
     path = SlugArchive(layout).tarball(slug.id)
     if not path.exists():
         raise NotFound(f"Slug {slug.short_id} has no tarball (pruned?).")
-    with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
+    with _stream(path) as tar:
         for member in tar:
             if not _relative(member.name):
                 continue
@@ -204,7 +213,7 @@ def read_file(layout: Layout, slug: Slug, name: str) -> Iterator[bytes]:
     path = SlugArchive(layout).tarball(slug.id)
     if not path.exists():
         raise NotFound(f"Slug {slug.short_id} has no tarball (pruned?).")
-    with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
+    with _stream(path) as tar:
         for member in tar:
             if _relative(member.name) != wanted:
                 continue

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.slug import human_size
-from shipway.client import backend_for, json_dump
+from shipway.client import app_from_remote, backend_for, json_dump
 from shipway.errors import ShipwayError, UsageError
 from shipway.files import TEMP_PREFIX
 from shipway.names import check_app_name
@@ -19,7 +19,13 @@ from shipway.slugtools import DEFAULT_KEEP, SlugEntry, SlugUse
 
 
 def _app(args: argparse.Namespace) -> str | None:
-    return check_app_name(args.app) if getattr(args, "app", None) else None
+    """``-a APP``; for a ``vN`` reference, else the app of the ``platform`` git remote."""
+    if getattr(args, "app", None):
+        return check_app_name(args.app)
+    refs = [getattr(args, name, None) or "" for name in ("id", "old", "new")]
+    if any(r[:1] == "v" and r[1:].isdigit() for r in refs):
+        return app_from_remote()
+    return None
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -80,7 +86,7 @@ def entry_line(entry: SlugEntry, long: bool) -> str:
 
 
 def cmd_slugs_contents(args: argparse.Namespace) -> int:
-    found = backend_for(args).slug_contents(args.id, args.path or "")
+    found = backend_for(args).slug_contents(args.id, args.path or "", _app(args))
     if args.json:
         print(json_dump([entry_json(e) for e in found]))
         return 0
@@ -93,7 +99,7 @@ def cmd_slugs_contents(args: argparse.Namespace) -> int:
 
 def cmd_slugs_cat(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
-    for chunk in backend_for(args).slug_file(args.id, args.path):
+    for chunk in backend_for(args).slug_file(args.id, args.path, _app(args)):
         out.write(chunk)
     out.flush()
     return 0
@@ -122,7 +128,7 @@ def cmd_slugs_diff(args: argparse.Namespace) -> int:
 
 def cmd_slugs_download(args: argparse.Namespace) -> int:
     backend = backend_for(args)
-    slug = backend.slug(args.id).slug
+    slug = backend.slug(args.id, _app(args)).slug
     target = Path(args.output or f"{slug.id}.tar.gz")
     partial = target.with_name(f"{TEMP_PREFIX}{target.name}")
     size = 0
@@ -189,11 +195,13 @@ def register(sub: Any) -> None:
     p.add_argument("path", nargs="?")
     p.add_argument("-l", "--long", action="store_true", help="show mode and size")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-a", "--app", help="app of a vN reference")
     p.set_defaults(func=cmd_slugs_contents)
 
     p = sub.add_parser("slugs:cat", help="print one file of a slug (admins)")
     p.add_argument("id")
     p.add_argument("path")
+    p.add_argument("-a", "--app", help="app of a vN reference")
     p.set_defaults(func=cmd_slugs_cat)
 
     p = sub.add_parser("slugs:diff", help="files changed between two slugs (admins)")
@@ -206,6 +214,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("slugs:download", help="download a slug's tarball (admins)")
     p.add_argument("id")
     p.add_argument("-o", "--output", help="file to write (default ID.tar.gz)")
+    p.add_argument("-a", "--app", help="app of a vN reference")
     p.set_defaults(func=cmd_slugs_download)
 
     p = sub.add_parser("slugs:verify", help="recompute slug checksums (admins)")
