@@ -136,6 +136,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                 out.error(unpack)
             else:
                 self._check_commands(repo, quarantine, commands, out)
+            self.log.info("push.checked", unpack=unpack)
             push = Push(
                 app=self.context.app, user=self.context.user,
                 request_id=self.context.request_id, repo_path=Path(repo.path),
