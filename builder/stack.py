@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from hooks.pipeline import Output
 from shipway.errors import ShipwayError
+from shipway.files import locked
 from shipway.settings import Settings
 
 STACK_NAME = "shipway/stack:bookworm-1"
@@ -104,9 +105,14 @@ def ensure_stack(settings: Settings, *, docker: Any, out: Output, image: str = "
     recipe = read_recipe(ca_bundle or settings.stack_ca_bundle)
     if _current_label(docker, name) == recipe.digest:
         return name
-    out.line(f"-----> Building stack image {name} (first run, a few minutes)")
-    build_stack(recipe, docker=docker, out=out, name=name)
-    out.line(f"-----> Stack image {name} ready")
+    # one build at a time per host: a second pusher waits, then finds the image ready
+    lock = Path(tempfile.gettempdir()) / f"shipway-stack-{hashlib.sha256(name.encode()).hexdigest()[:12]}.lock"
+    with locked(lock):
+        if _current_label(docker, name) == recipe.digest:
+            return name
+        out.line(f"-----> Building stack image {name} (first run, a few minutes)")
+        build_stack(recipe, docker=docker, out=out, name=name)
+        out.line(f"-----> Stack image {name} ready")
     return name
 
 
