@@ -49,6 +49,8 @@ BUILTIN_ORDER = ("python", "static", "procfile")
 DRIVER = "_driver.sh"
 # pyc files get checked hashes instead of mtimes, so the same build gives the same bytes
 SOURCE_DATE_EPOCH = "315532800"
+# shorter values ("1", "true", "prod") are too common in build output to hide
+REDACT_MIN_LENGTH = 8
 EXIT_UNDETECTED, EXIT_COMPILE, EXIT_RELEASE = 10, 11, 12
 
 
@@ -72,16 +74,23 @@ class Buildpacks:
 
 
 class BuildLog:
-    """Tees every build line to the pusher and to ``logs/builds/APP-TIME-COMMIT.log``."""
+    """Tees every build line to the pusher and to ``logs/builds/APP-TIME-COMMIT.log``.
 
-    def __init__(self, layout: Layout, app: str, commit: str, out: Output) -> None:
+    Config values of REDACT_MIN_LENGTH characters or more are shown as ``[redacted]``.
+    """
+
+    def __init__(self, layout: Layout, app: str, commit: str, out: Output,
+                 secrets: tuple[str, ...] = ()) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.path = layout.logs_dir / "builds" / f"{app}-{stamp}-{commit[:7]}.log"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8", errors="replace")
         self.out = out
+        self.secrets = tuple(sorted(secrets, key=len, reverse=True))
 
     def line(self, text: str) -> None:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
         self.out.line(text)
         self._file.write(text + "\n")
         self._file.flush()
@@ -99,7 +108,8 @@ def build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Sett
     """Build ``commit`` into a slug; raises BuildFailed (or PushRejected) with the line to show."""
     import docker as docker_sdk
 
-    log = BuildLog(layout, app.name, commit, out)
+    secrets = tuple(v for v in config.values() if len(v) >= REDACT_MIN_LENGTH)
+    log = BuildLog(layout, app.name, commit, out, secrets)
     events = get_log(app=app.name, commit=commit)
     try:
         try:

@@ -216,10 +216,14 @@ def test_configured_buildpack_that_does_not_detect(
                     docker_client, app)
 
 
-def test_config_vars_arrive_in_env_dir(
+def test_config_vars_arrive_in_env_dir_and_their_values_are_redacted(
     tmp_path: Path, layout: Layout, docker_client: Any, stack_image: str, app: App
 ) -> None:
-    pack = make_buildpack(tmp_path / "bp", 'echo "       SECRET_NAME=$(cat "$3/SECRET_NAME")"')
-    _, out = run_build(tmp_path, layout, docker_client, with_buildpack(app, pack),
-                       {"a.txt": "x"}, config={"SECRET_NAME": "hello world"})
-    assert "       SECRET_NAME=hello world" in out.lines
+    script = ('[ "$(cat "$3/API_TOKEN")" = "s3cret-t0ken" ] && echo "       token file ok";'
+              ' echo "       MODE=$(cat "$3/MODE") API_TOKEN=$(cat "$3/API_TOKEN")"')
+    result, out = run_build(tmp_path, layout, docker_client,
+                            with_buildpack(app, make_buildpack(tmp_path / "bp", script)),
+                            {"a.txt": "x"}, config={"API_TOKEN": "s3cret-t0ken", "MODE": "prod"})
+    assert "       token file ok" in out.lines
+    assert "       MODE=prod API_TOKEN=[redacted]" in out.lines
+    assert "s3cret-t0ken" not in result.log_path.read_text()
