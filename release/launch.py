@@ -37,6 +37,7 @@ LABEL_APP = "shipway.app"
 LABEL_RELEASE = "shipway.release"
 LABEL_PROCESS = "shipway.process"
 LABEL_DYNO = "shipway.dyno"
+LABEL_HOME = "shipway.home"
 LABEL_SLUG = "shipway.slug"
 LABEL_STACK = "shipway.stack"
 LABEL_LOADER = "shipway.slug-loader"
@@ -106,10 +107,15 @@ class TeeOutput:
 
 
 # dynos as Docker sees them -------------------------------------------------------------------
-def app_containers(docker: Any, app: str | None = None) -> list[Any]:
-    """Dynos (of one app, or all): build containers carry shipway.app too, never shipway.dyno."""
+def app_containers(docker: Any, layout: Layout, app: str | None = None) -> list[Any]:
+    """Dynos of this data home (of one app, or all).
+
+    Build containers carry shipway.app too, never shipway.dyno; another data home on the same
+    engine (a second install, a test) has its own shipway.home and is never touched.
+    """
     label = LABEL_APP if app is None else f"{LABEL_APP}={app}"
-    return list(docker.containers.list(all=True, filters={"label": [label, LABEL_DYNO]}))
+    filters = {"label": [label, LABEL_DYNO, f"{LABEL_HOME}={layout.home}"]}
+    return list(docker.containers.list(all=True, filters=filters))
 
 
 def host_port(container: Any) -> int | None:
@@ -172,7 +178,8 @@ def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, o
     archive = SlugArchive(layout)
     archive.verify(slug.id)  # raises SlugCorrupt / NotFound: never unpack bytes we cannot vouch for
     loader = docker.containers.create(
-        stack, command=["true"], user="root", labels={LABEL_LOADER: slug.id}
+        stack, command=["true"], user="root",
+        labels={LABEL_LOADER: slug.id, LABEL_HOME: str(layout.home)},
     )
     try:
         loader.put_archive("/", _app_dir_tar())
@@ -229,7 +236,7 @@ def _container_name(release: Release, dyno: str) -> str:
 
 
 def start_dyno(
-    docker: Any, settings: Settings, image: str, release: Release, process_type: str,
+    docker: Any, layout: Layout, settings: Settings, image: str, release: Release, process_type: str,
     index: int, command: str,
 ) -> Any:
     """Start one dyno; web dynos publish $PORT on 127.0.0.1 with a random host port."""
@@ -247,6 +254,7 @@ def start_dyno(
             LABEL_RELEASE: str(release.version),
             LABEL_PROCESS: process_type,
             LABEL_DYNO: dyno,
+            LABEL_HOME: str(layout.home),
         },
         name=_container_name(release, dyno),
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
@@ -349,7 +357,7 @@ def start_formation(
         for process_type, quantity in counts.items():
             for index in range(1, quantity + 1):
                 started.append(
-                    start_dyno(docker, settings, image, release, process_type, index,
+                    start_dyno(docker, layout, settings, image, release, process_type, index,
                                slug.process_types[process_type])
                 )
     except BaseException:
@@ -376,11 +384,11 @@ def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Rou
 
 # the release phase ----------------------------------------------------------------------------
 def run_release_phase(
-    settings: Settings, release: Release, image: str, command: str, *, docker: Any, out: Output,
+    layout: Layout, settings: Settings, release: Release, image: str, command: str, *, docker: Any, out: Output,
 ) -> None:
     """Run the ``release`` process once with the new env; raises BootFailed on non-zero exit."""
     out.line("-----> Running release command...")
-    container = start_dyno(docker, settings, image, release, RELEASE_PHASE, 1, command)
+    container = start_dyno(docker, layout, settings, image, release, RELEASE_PHASE, 1, command)
     try:
         for line in _stream_lines(container.logs(stream=True, follow=True)):
             out.line(f"       {line}")
@@ -423,7 +431,7 @@ def launch(
         slug = SlugArchive(layout).get(release.slug)
         image = slug_image(layout, settings, slug, docker=docker, out=out)
         if RELEASE_PHASE in slug.process_types:
-            run_release_phase(settings, release, image, slug.process_types[RELEASE_PHASE],
+            run_release_phase(layout, settings, release, image, slug.process_types[RELEASE_PHASE],
                               docker=docker, out=out)
         new = start_formation(layout, settings, release, slug, image, docker=docker)
         wait_for_boot(new, settings)
@@ -443,7 +451,7 @@ def launch(
         logger.warning("release_failed", reason=reason)
         return failed
     keep_alive(new)
-    old = [c for c in app_containers(docker, app) if c.id not in {n.id for n in new}]
+    old = [c for c in app_containers(docker, layout, app) if c.id not in {n.id for n in new}]
     route_to(layout, release, new)
     done = store.finish(release, "succeeded", launched=True)
     stop_later(old, settings)
@@ -457,8 +465,8 @@ def app_url(settings: Settings, app: str) -> str:
     return f"http://{app}.{settings.router_domain}:{settings.router_port}/"
 
 
-def dynos(docker: Any, app: str) -> list[Dyno]:
-    found = [dyno_of(c) for c in app_containers(docker, app)]
+def dynos(docker: Any, layout: Layout, app: str) -> list[Dyno]:
+    found = [dyno_of(c) for c in app_containers(docker, layout, app)]
     found = [d for d in found if d.process_type != RELEASE_PHASE]
     return sorted(found, key=lambda d: (d.process_type, d.index, d.release))
 

@@ -19,6 +19,7 @@ from release.launch import (
     ALIVE,
     LABEL_APP,
     LABEL_DYNO,
+    LABEL_HOME,
     LABEL_LOADER,
     BootFailed,
     app_containers,
@@ -60,7 +61,7 @@ def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) 
     """Converge one app's dynos on its current release; the caller holds the app lock."""
     store = ReleaseStore(layout)
     current = store.current(app)
-    containers = app_containers(docker, app)
+    containers = app_containers(docker, layout, app)
     if current is None or not current.slug or not current.launched:
         remove_route(layout, app)
         stop_later(containers, settings)
@@ -101,7 +102,7 @@ def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) 
     if missing:
         image = slug_image(layout, settings, slug, docker=docker, out=_Quiet())
         for process_type, index in missing:
-            started.append(start_dyno(docker, settings, image, current, process_type, index,
+            started.append(start_dyno(docker, layout, settings, image, current, process_type, index,
                                       slug.process_types[process_type]))
         try:
             wait_for_boot(started, settings)
@@ -126,8 +127,9 @@ def reconcile(layout: Layout, settings: Settings, *, docker: Any) -> None:
         except ShipwayError as exc:
             log.get(app=app).error("reconcile_failed", reason=exc.message)
     known = set(apps)
-    strays = [c for c in app_containers(docker) if c.labels.get(LABEL_APP) not in known]
-    loaders = docker.containers.list(all=True, filters={"label": LABEL_LOADER})
+    strays = [c for c in app_containers(docker, layout) if c.labels.get(LABEL_APP) not in known]
+    loaders = docker.containers.list(
+        all=True, filters={"label": [LABEL_LOADER, f"{LABEL_HOME}={layout.home}"]})
     # a young loader may belong to a launch running right now in another process
     old_loaders = [c for c in loaders if _age_seconds(c) > LOADER_MAX_AGE]
     remove_now(strays + old_loaders)
@@ -185,7 +187,10 @@ class Supervisor:
         while not self._stopping.is_set():
             try:
                 self._events = self.docker.events(
-                    decode=True, filters={"label": [LABEL_APP, LABEL_DYNO], "event": "die"}
+                    decode=True, filters={
+                        "label": [LABEL_APP, LABEL_DYNO, f"{LABEL_HOME}={self.layout.home}"],
+                        "event": "die",
+                    }
                 )
                 for event in self._events:
                     app = ((event.get("Actor") or {}).get("Attributes") or {}).get(LABEL_APP)

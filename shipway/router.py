@@ -31,7 +31,9 @@ CHUNK = 64 * 1024
 IDLE_TIMEOUT = 75.0
 CONNECT_TIMEOUT = 5.0
 RESPONSE_TIMEOUT = 300.0
-MAX_ATTEMPTS = 3
+# pauses before each try of a request: a dyno hiccup or a traffic switch costs a retry, not an error
+RETRY_DELAYS = (0.0, 0.05, 0.2, 0.5)
+LOST = "lost"
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 )
@@ -312,16 +314,24 @@ class Router:
         head = self._upstream_head(method, target, request, client_ip, upgrade)
         backends = self.routes.backends(app)
         has_body = framing == "chunked" or length > 0
-        for backend in backends[:MAX_ATTEMPTS]:
-            started = await self._try_backend(
+        attempt = 0
+        while backends and attempt < len(RETRY_DELAYS):
+            await asyncio.sleep(RETRY_DELAYS[attempt])
+            backend = backends[attempt % len(backends)]
+            attempt += 1
+            outcome = await self._try_backend(
                 backend, head, request, method, reader, writer, framing, length, upgrade,
                 client_close,
             )
-            if started is None:
+            if outcome is LOST:
                 if has_body:
                     break  # the body is gone: it cannot be replayed on another backend
-                continue
-            return started
+            elif outcome is not None:
+                return bool(outcome)
+            # a route that just switched: the next try goes to the new dynos
+            route = self.routes.route(app)
+            if route is not None and route.backends and set(route.backends) != set(backends):
+                backends = list(route.backends)
         status = (502, "Bad Gateway") if backends else (503, "Service Unavailable")
         text = (f"{app} did not answer.\n" if backends
                 else f"{app} has no web process running.\n")
@@ -372,8 +382,9 @@ class Router:
         self, backend: str, head: bytes, request: Message, method: str,
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, framing: str, length: int,
         upgrade: str | None, client_close: bool,
-    ) -> bool | None:
-        """Forward to one backend: None when it failed before answering (try another)."""
+    ) -> bool | str | None:
+        """Forward to one backend: True/False (keep-alive or not) once it answered; None when
+        it could not be reached (nothing was sent); LOST when it dropped the request."""
         host, _, port = backend.rpartition(":")
         try:
             up_reader, up_writer = await asyncio.wait_for(
@@ -383,8 +394,11 @@ class Router:
             return None
         body_task: asyncio.Task[None] | None = None
         try:
-            up_writer.write(head)
-            await up_writer.drain()
+            try:
+                up_writer.write(head)
+                await up_writer.drain()
+            except ConnectionError:
+                return LOST
             if framing == "chunked":
                 body_task = asyncio.create_task(copy_chunked(reader, up_writer))
             elif length:
@@ -395,7 +409,7 @@ class Router:
                                                  RESPONSE_TIMEOUT)
                 except (asyncio.IncompleteReadError, ConnectionError, TimeoutError,
                         asyncio.LimitOverrunError):
-                    return None  # closed before answering (e.g. Docker's proxy, no listener)
+                    return LOST  # closed before answering (e.g. Docker's proxy, no listener)
                 response = parse_head(raw)
                 status = _status_of(response)
                 if 100 <= status < 200 and status != 101:

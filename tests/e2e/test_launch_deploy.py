@@ -16,7 +16,7 @@ from release.deploy import deploy
 from release.dynos import processes
 from release.rollback import rollback
 from release.store import ReleaseStore
-from release.testing import make_slug, web_app_files
+from release.testing import make_slug, remove_containers, web_app_files
 from shipway.apps import create_app
 from shipway.layout import Layout
 from shipway.router import Router
@@ -44,10 +44,7 @@ class Printed:
 def app_name(docker_client: Any, stack_image: str) -> Iterator[str]:
     name = f"launch-{secrets.token_hex(3)}"
     yield name
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"shipway.app={name}"}
-    ):
-        container.remove(force=True)
+    remove_containers(docker_client, name)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from release.deploy import deploy
 from release.dynos import logs, processes, restart, scale
 from release.reconcile import Supervisor, reconcile
 from release.store import ReleaseStore
-from release.testing import RecordedOutput, fetch, make_slug, web_app_files
+from release.testing import RecordedOutput, fetch, make_slug, remove_containers, web_app_files
 from shipway.apps import create_app
 from shipway.cli import main
 from shipway.errors import UsageError
@@ -48,10 +49,7 @@ def app(layout: Layout, docker_client: Any, stack_image: str) -> Iterator[str]:
         assert release.status == "succeeded", out.text
         yield name
     finally:
-        for container in docker_client.containers.list(
-            all=True, filters={"label": f"shipway.app={name}"}
-        ):
-            container.remove(force=True)
+        remove_containers(docker_client, name)
 
 
 SETTINGS = Settings(router_port=0, launch_boot_timeout=30.0, launch_stop_grace=3.0)
@@ -129,10 +127,21 @@ def test_reconcile_brings_back_lost_dynos_and_removes_strays(
         container.remove(force=True)
     stray = docker_client.containers.create(
         stack_image, command=["true"],
-        labels={"shipway.app": "ghost-app", "shipway.dyno": "web.1", "shipway.release": "3"},
+        labels={"shipway.app": "ghost-app", "shipway.dyno": "web.1", "shipway.release": "3",
+                "shipway.home": str(layout.home)},
     )
     assert fetch(router.port, app)[0] in (502, 503)
     reconcile(layout, SETTINGS, docker=docker_client)
     assert running_dynos(layout, app, docker_client) == ["web.1 v2"]
     assert fetch(router.port, app) == (200, "A v2 web.1 profile=yes greeting=")
     assert not docker_client.containers.list(all=True, filters={"id": stray.id})
+
+
+def test_another_data_home_never_touches_these_dynos(
+    layout: Layout, app: str, router: Router, docker_client: Any, tmp_path: Path
+) -> None:
+    other = Layout.at(tmp_path / "other-home")
+    other.ensure()
+    reconcile(other, SETTINGS, docker=docker_client)
+    assert running_dynos(layout, app, docker_client) == ["web.1 v2"]
+    assert fetch(router.port, app) == (200, "A v2 web.1 profile=yes greeting=")

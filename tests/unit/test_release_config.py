@@ -124,3 +124,15 @@ def test_ten_concurrent_changes_make_ten_contiguous_releases(layout: Layout, app
     # every release holds the previous snapshot plus its own key: no lost update
     sizes = [len(r.config) for r in store.list(app)]
     assert sizes == list(range(0, 11))
+
+
+def test_a_release_left_pending_by_a_crashed_writer_is_marked_failed(
+    layout: Layout, app: str
+) -> None:
+    store = ReleaseStore(layout)
+    store.create(app, description="Deploy 1a2b3c4", user=USER, slug="f" * 64)
+    v3 = change(layout, {"FOO": "1"})
+    assert v3.version == 3
+    crashed = store.get(app, 2)
+    assert (crashed.status, crashed.failure) == (
+        "failed", "interrupted before it finished launching")
