@@ -70,7 +70,7 @@ def restart(layout: Layout, settings: Settings, *, app: str, docker: Any) -> Rel
             raise
         keep_alive(new)
         ids = {c.id for c in new}
-        old = [c for c in app_containers(docker, layout, app) if c.id not in ids]
+        old = [c for c in app_containers(docker, app, layout=layout) if c.id not in ids]
         route_to(layout, current, new)
         stop_later(old, settings)
     return current
@@ -95,7 +95,7 @@ def logs(layout: Layout, *, app: str, docker: Any, tail: int = 100,
     """stdout/stderr of the app's dynos, ``TIME app[web.1]: line``, oldest first."""
     if not layout.app_file(app).exists():
         raise NotFound(f"Couldn't find that app: {app}.")
-    containers = sorted(app_containers(docker, layout, app),
+    containers = sorted(app_containers(docker, app, layout=layout),
                         key=lambda c: int(c.labels.get(LABEL_RELEASE, "0") or 0))
     lines: list[str] = []
     for container in containers:

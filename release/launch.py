@@ -107,15 +107,17 @@ class TeeOutput:
 
 
 # dynos as Docker sees them -------------------------------------------------------------------
-def app_containers(docker: Any, layout: Layout, app: str | None = None) -> list[Any]:
-    """Dynos of this data home (of one app, or all).
+def app_containers(docker: Any, app: str | None = None, *,
+                   layout: Layout | None = None) -> list[Any]:
+    """Dynos (of one app, or all), of the data home ``layout`` when given.
 
     Build containers carry shipway.app too, never shipway.dyno; another data home on the same
     engine (a second install, a test) has its own shipway.home and is never touched.
     """
-    label = LABEL_APP if app is None else f"{LABEL_APP}={app}"
-    filters = {"label": [label, LABEL_DYNO, f"{LABEL_HOME}={layout.home}"]}
-    return list(docker.containers.list(all=True, filters=filters))
+    labels = [LABEL_APP if app is None else f"{LABEL_APP}={app}", LABEL_DYNO]
+    if layout is not None:
+        labels.append(f"{LABEL_HOME}={layout.home}")
+    return list(docker.containers.list(all=True, filters={"label": labels}))
 
 
 def host_port(container: Any) -> int | None:
@@ -451,7 +453,7 @@ def launch(
         logger.warning("release_failed", reason=reason)
         return failed
     keep_alive(new)
-    old = [c for c in app_containers(docker, layout, app) if c.id not in {n.id for n in new}]
+    old = [c for c in app_containers(docker, app, layout=layout) if c.id not in {n.id for n in new}]
     route_to(layout, release, new)
     done = store.finish(release, "succeeded", launched=True)
     stop_later(old, settings)
@@ -466,7 +468,7 @@ def app_url(settings: Settings, app: str) -> str:
 
 
 def dynos(docker: Any, layout: Layout, app: str) -> list[Dyno]:
-    found = [dyno_of(c) for c in app_containers(docker, layout, app)]
+    found = [dyno_of(c) for c in app_containers(docker, app, layout=layout)]
     found = [d for d in found if d.process_type != RELEASE_PHASE]
     return sorted(found, key=lambda d: (d.process_type, d.index, d.release))
 

@@ -61,7 +61,7 @@ def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) 
     """Converge one app's dynos on its current release; the caller holds the app lock."""
     store = ReleaseStore(layout)
     current = store.current(app)
-    containers = app_containers(docker, layout, app)
+    containers = app_containers(docker, app, layout=layout)
     if current is None or not current.slug or not current.launched:
         remove_route(layout, app)
         stop_later(containers, settings)
@@ -127,7 +127,7 @@ def reconcile(layout: Layout, settings: Settings, *, docker: Any) -> None:
         except ShipwayError as exc:
             log.get(app=app).error("reconcile_failed", reason=exc.message)
     known = set(apps)
-    strays = [c for c in app_containers(docker, layout) if c.labels.get(LABEL_APP) not in known]
+    strays = [c for c in app_containers(docker, layout=layout) if c.labels.get(LABEL_APP) not in known]
     loaders = docker.containers.list(
         all=True, filters={"label": [LABEL_LOADER, f"{LABEL_HOME}={layout.home}"]})
     # a young loader may belong to a launch running right now in another process
