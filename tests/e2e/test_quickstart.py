@@ -1,0 +1,141 @@
+"""The README's quick start on a laptop: the ``shipway`` CLI drives a real server over HTTP.
+
+tokens:create (admin, on the server) -> login -> apps:create in a git repository ->
+``git push platform master`` -> the app answers through the router -> config and rollback
+through the API -> slugs, slugs:contents, slugs:diff, slugs:prune --dry-run.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from shipway.client import read_credentials
+from shipway.layout import Layout
+from shipway.server import RunningServer, start_platform
+from shipway.settings import Settings
+from tests.conftest import run_git
+from tests.integration.test_api_support import shipway_cli
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EMAIL = "you@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    layout: Layout
+    running: RunningServer
+    settings: Settings
+    app: str
+
+    def get(self) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.settings.router_port, timeout=10)
+        try:
+            conn.request("GET", "/", headers={"Host": f"{self.app}.localhost"})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    def wait_for(self, text: str, seconds: float = 15.0) -> str:
+        deadline = time.monotonic() + seconds
+        body = ""
+        while time.monotonic() < deadline:
+            status, body = self.get()
+            if status == 200 and text in body:
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"the app never answered {text!r}; last answer: {body!r}")
+
+
+@pytest.fixture
+def server(layout: Layout, docker_client: Any, stack_image: str,
+           git_bin: str) -> Iterator[Server]:
+    settings = Settings(port=0, router_port=free_port(), launch_boot_timeout=30.0,
+                        launch_stop_grace=2.0)
+    running = start_platform(layout, settings)
+    app = f"hello-{secrets.token_hex(3)}"
+    yield Server(layout, running, settings, app)
+    running.stop()
+    for c in docker_client.containers.list(all=True, filters={"label": f"shipway.app={app}"}):
+        c.remove(force=True)
+
+
+def log_in(server: Server) -> None:
+    created = shipway_cli("--home", str(server.layout.home), "tokens:create", EMAIL, "--admin")
+    token = created.stdout.splitlines()[-1]
+    shipway_cli("login", "--server", server.running.url, "--email", EMAIL, "--token", token)
+
+
+def work_tree(tmp_path: Path) -> Path:
+    work = tmp_path / "python-plain"
+    shutil.copytree(EXAMPLES / "python-plain", work)
+    run_git("init", "-q", "-b", "master", cwd=work)
+    run_git("add", "-A", cwd=work)
+    run_git("commit", "-q", "-m", "first", cwd=work)
+    return work
+
+
+def test_quick_start_push_config_rollback_and_slug_tools(server: Server, tmp_path: Path) -> None:
+    log_in(server)
+    work = work_tree(tmp_path)
+    created = shipway_cli("apps:create", server.app, cwd=work)
+    assert f"set git remote platform to {server.running.url}/{server.app}.git" in created.stdout
+
+    pushed = run_git("push", "platform", "master", cwd=work, check=False)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "remote: -----> Launching... done, v2" in pushed.stderr
+    assert "python-plain example: Hello (release v2)" in server.wait_for("release v2")
+    info = json.loads(shipway_cli("apps:info", "--json", cwd=work).stdout)
+    assert info["current_release"] == 2
+    assert info["web_url"] == f"http://{server.app}.localhost:{server.settings.router_port}/"
+
+    # the CLI's API: config change and rollback relaunch through Docker
+    auth = read_credentials("127.0.0.1")  # what login stored, as git uses it
+    assert auth is not None and auth[0] == EMAIL
+    api = f"{server.running.url}/api/apps/{server.app}"
+    config = requests.patch(f"{api}/config-vars", json={"GREETING": "Hi"}, auth=auth,
+                            timeout=120)
+    assert config.status_code == 200 and config.json() == {"GREETING": "Hi"}
+    assert config.headers["Shipway-Release"] == "3"
+    server.wait_for("Hi (release v3)")
+
+    (work / "app.py").write_text((work / "app.py").read_text().replace(
+        "python-plain example", "python-plain v2"))
+    run_git("commit", "-qam", "second", cwd=work)
+    second = run_git("push", "platform", "master", cwd=work, check=False)
+    assert "remote: -----> Launching... done, v4" in second.stderr, second.stderr
+    server.wait_for("python-plain v2: Hi (release v4)")
+
+    diff = shipway_cli("slugs:diff", "v2", "v4", cwd=work).stdout.splitlines()
+    assert diff[1].startswith("M  app.py (") and diff[2] == "0 added, 0 removed, 1 changed", diff
+    back = requests.post(f"{api}/releases", json={"release": 3}, auth=auth, timeout=120)
+    assert back.status_code == 201, back.text
+    assert back.json()["description"] == "Rollback to v3" and back.json()["status"] == "succeeded"
+    server.wait_for("python-plain example: Hi (release v5)")
+
+    listed = shipway_cli("slugs", "--app", server.app).stdout
+    assert listed.count(server.app) >= 2
+    contents = shipway_cli("slugs:contents", "v4", "--long", cwd=work).stdout.splitlines()
+    assert any(line.endswith(" app.py") and line.startswith("-rw-r--r--") for line in contents)
+    assert shipway_cli("slugs:cat", "v4", "Procfile", cwd=work).stdout == "web: python3 app.py\n"
+    dry = shipway_cli("slugs:prune", "--dry-run").stdout
+    assert "keeping" in dry and "Would remove 0 slugs" in dry
