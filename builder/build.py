@@ -142,7 +142,7 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
     archive = SlugArchive(layout)
     earlier = find_build(archive, app.name, key)
     if earlier is not None:
-        log.line(f"-----> No changes since the build of {earlier.commit[:7]}; "
+        log.line(f"-----> No changes since {_built_as(layout, earlier)}; "
                  f"reusing slug {earlier.short_id}")
         return BuildResult(earlier, log.path, True)
 
@@ -202,6 +202,17 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
     log.line(f"-----> Slug {slug.short_id} ({human_size(slug.size)}) built in "
              f"{slug.build_duration:.1f}s")
     return BuildResult(slug, log.path, False)
+
+
+def _built_as(layout: Layout, slug: Slug) -> str:
+    """``the v3 build`` when a release holds the slug, else ``the build of abc1234``."""
+    from release.store import ReleaseStore
+
+    with contextlib.suppress(Exception):  # naming the release is a courtesy, never a failure
+        for release in reversed(ReleaseStore(layout).list(slug.app)):
+            if release.slug == slug.id:
+                return f"the {release.name} build"
+    return f"the build of {slug.commit[:7]}"
 
 
 def _image_id(docker: Any, image: str) -> str:

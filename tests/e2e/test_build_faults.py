@@ -101,9 +101,12 @@ def test_fork_bomb_hits_the_pids_limit_and_the_host_is_fine(
     tmp_path: Path, layout: Layout, docker_client: Any, stack_image: str, app: App
 ) -> None:
     pack = make_buildpack(tmp_path / "bp", "bomb() { bomb | bomb & }; bomb; sleep 5; exit 1")
+    settings = Settings(build_pids=64, build_timeout=8.0)
     with pytest.raises(BuildFailed) as failed:
         run_build(tmp_path, layout, docker_client, with_buildpack(app, pack), {"a.txt": "x"},
-                  settings=Settings(build_pids=64, build_timeout=8.0))
+                  settings=settings)
+    log = next((layout.logs_dir / "builds").iterdir()).read_text()
+    assert "fork: retry: Resource temporarily unavailable" in log
     assert failed.value.message in ("Push rejected, failed to compile Fault app.",
                                     "Build timed out after 8 seconds; push rejected.")
     assert_rejected(failed, failed.value.message, layout, docker_client, app)
