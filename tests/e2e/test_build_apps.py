@@ -163,3 +163,15 @@ def test_failed_build_prints_requested_version(
               docker=docker_client)
     assert (" !     Requested Python 3.12.1 (in runtime.txt), but this stack provides "
             "Python 3.11.2.") in out.lines
+
+
+def test_pyproject_dependencies_are_installed(
+    tmp_path: Path, layout: Layout, docker_client: Any, stack_image: str, app: App
+) -> None:
+    files = {
+        "pyproject.toml": '[project]\nname = "demo"\nversion = "1"\ndependencies = ["six==1.16.0"]\n',
+        "Procfile": "web: python -c 'import six; print(six.__version__)'\n",
+    }
+    result, out = build_example(tmp_path, layout, docker_client, files, app=app)
+    assert "       Installing requirements with pip" in out.lines
+    assert "app/.venv/lib/python3.11/site-packages/six.py" in slug_names(layout, result)
