@@ -41,6 +41,7 @@ from shipway.layout import Layout
 from shipway.settings import Settings
 
 LOADER_MAX_AGE = 3600.0
+RECHECK_SECONDS = 2.0
 
 
 class _Quiet:
@@ -57,20 +58,24 @@ def app_names(layout: Layout) -> list[str]:
     return sorted(p.name for p in layout.apps_dir.iterdir() if (p / "app.toml").exists())
 
 
-def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) -> None:
-    """Converge one app's dynos on its current release; the caller holds the app lock."""
+def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) -> bool:
+    """Converge one app's dynos on its current release; the caller holds the app lock.
+
+    Returns False while a dyno is still being restarted by Docker (look again soon: its new
+    host port goes into the route only once it runs).
+    """
     store = ReleaseStore(layout)
     current = store.current(app)
     containers = app_containers(docker, app, layout=layout)
     if current is None or not current.slug or not current.launched:
         remove_route(layout, app)
         stop_later(containers, settings)
-        return
+        return True
     try:
         slug = SlugArchive(layout).get(current.slug)
     except NotFound:
         log.get(app=app, release=current.version).error("reconcile_slug_missing")
-        return
+        return True
     counts = read_formation(layout, app).for_types(slug.process_types)
     routed: set[str] = set()
     path = route_file(layout, app)
@@ -112,8 +117,13 @@ def reconcile_app(layout: Layout, settings: Settings, app: str, *, docker: Any) 
             remove_now(started)
             started = []
         keep_alive(started)
-    route_to(layout, current, list(keep.values()) + started)
+    serving = list(keep.values()) + started
+    route_to(layout, current, serving)
     stop_later(drop, settings)
+    for container in serving:
+        with contextlib.suppress(Exception):
+            container.reload()
+    return all((c.attrs.get("State") or {}).get("Status") == "running" for c in serving)
 
 
 def reconcile(layout: Layout, settings: Settings, *, docker: Any) -> None:
@@ -224,6 +234,10 @@ class Supervisor:
             if not self.layout.app_file(app).exists():
                 return
             with ReleaseStore(self.layout).lock(app):
-                reconcile_app(self.layout, self.settings, app, docker=self.docker)
+                settled = reconcile_app(self.layout, self.settings, app, docker=self.docker)
+            if not settled and not self._stopping.is_set():
+                timer = threading.Timer(RECHECK_SECONDS, self._mark, args=(app,))
+                timer.daemon = True
+                timer.start()
         except Exception as exc:  # noqa: BLE001 - one app's trouble must not stop the others
             log.get(app=app).error("supervisor_reconcile_failed", error=str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +85,40 @@ def test_a_killed_web_dyno_is_restarted_by_the_supervisor(
         assert ReleaseStore(layout).versions(app) == [1, 2]
     finally:
         supervisor.stop()
+
+
+def test_a_crashed_dyno_is_restarted_in_place_and_routed_again(
+    layout: Layout, app: str, router: Router, docker_client: Any
+) -> None:
+    supervisor = Supervisor(layout, SETTINGS, docker=docker_client, settle=0.5).start()
+    try:
+        [web] = docker_client.containers.list(
+            filters={"label": [f"shipway.app={app}", "shipway.dyno=web.1"]})
+        web.exec_run(["bash", "-c", "kill -TERM -1"], user="1000")  # the app process exits
+        assert eventually(lambda: web.reload() or web.attrs["RestartCount"] >= 1)
+        assert eventually(lambda: fetch(router.port, app)[0] == 200)
+        assert fetch(router.port, app) == (200, "A v2 web.1 profile=yes greeting=")
+        [again] = docker_client.containers.list(
+            filters={"label": [f"shipway.app={app}", "shipway.dyno=web.1"]})
+        assert again.id == web.id  # Docker's restart policy brought the same dyno back
+    finally:
+        supervisor.stop()
+
+
+def test_logs_follow_shows_new_lines(
+    layout: Layout, app: str, router: Router, docker_client: Any
+) -> None:
+    found: list[str] = []
+
+    def follow() -> None:
+        for line in logs(layout, app=app, docker=docker_client, tail=0, follow=True):
+            found.append(line)
+
+    threading.Thread(target=follow, daemon=True).start()
+    time.sleep(1.0)
+    fetch(router.port, app, "/followed-path")
+    assert eventually(lambda: any("app[web.1]: " in line and "/followed-path" in line
+                                  for line in found), timeout=10)
 
 
 def test_scale_ps_and_round_robin(
