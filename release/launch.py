@@ -29,7 +29,7 @@ from release.routes import Route, write_route
 from release.store import ReleaseStore
 from shipway import log
 from shipway.accounts import Accounts
-from shipway.errors import LaunchFailed, NotFound, ShipwayError
+from shipway.errors import LaunchFailed, ShipwayError
 from shipway.layout import Layout
 from shipway.settings import Settings
 
@@ -437,9 +437,15 @@ def launch(
                               docker=docker, out=out)
         new = start_formation(layout, settings, release, slug, image, docker=docker)
         wait_for_boot(new, settings)
-    except (BootFailed, NotFound, SlugCorrupt, docker_sdk.errors.DockerException) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever stopped it, the release is recorded failed
         remove_now(new)
-        reason = exc.message if isinstance(exc, ShipwayError) else f"Docker error: {exc}"
+        if isinstance(exc, ShipwayError):
+            reason = exc.message
+        elif isinstance(exc, docker_sdk.errors.DockerException):
+            reason = f"Docker error: {exc}"
+        else:
+            logger.exception("launch_crashed")
+            reason = f"internal error: {type(exc).__name__}: {exc}"
         failed = store.finish(release, "failed", failure=reason)
         still = (
             f"still running {previous.name}" if previous is not None and previous.slug
