@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from release.deploy import deploy
+from release.dynos import processes
+from release.store import ReleaseStore
 from release.testing import RecordedOutput, fetch, make_slug, remove_containers, web_app_files
 from shipway.apps import create_app
 from shipway.cli import main
@@ -74,3 +80,30 @@ def test_config_set_relaunches_and_rollback_goes_back_one(
     code, text = shipway(layout, capsys, "releases:output", "v3", "-a", app)
     assert code == 0
     assert "-----> Launching... done, v3" in text.splitlines()
+
+
+def test_ten_concurrent_config_sets_from_processes(
+    layout: Layout, deployed: tuple[str, Router], docker_client: Any
+) -> None:
+    app, router = deployed
+    env = {**os.environ, "SHIPWAY_HOME": str(layout.home)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "shipway.cli", "config:set", f"KEY_{i}={i}",
+                          "-a", app], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+        for i in range(10)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 10, outputs
+    store = ReleaseStore(layout)
+    assert store.versions(app) == list(range(1, 13))
+    assert all(r.status == "succeeded" for r in store.list(app))
+    assert store.current(app) == store.get(app, 12)
+    assert store.get(app, 12).config == {f"KEY_{i}": str(i) for i in range(10)}
+    assert fetch(router.port, app)[1].startswith("A v12 web.1")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if [d.release for d in processes(layout, app=app, docker=docker_client)] == [12]:
+            break
+        time.sleep(0.5)
+    assert [d.release for d in processes(layout, app=app, docker=docker_client)] == [12]
