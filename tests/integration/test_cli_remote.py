@@ -15,6 +15,7 @@ from tests.integration.test_api_support import (  # noqa: F401 - fixtures
     api_platform_fixture,
     login,
     shipway_cli,
+    valid,
 )
 
 OTHER_HOSTS = (
@@ -153,3 +154,14 @@ def test_local_admin_apps_create_still_works(tmp_path: Path) -> None:
     assert generated.stdout.startswith("Creating ")
     no_owner = shipway_cli("--home", str(home), "apps:create", "x-app", check_rc=2)
     assert "--owner" in no_owner.stderr
+
+
+def test_shipway_server_env_picks_the_server_and_netrc_the_credentials(
+        api_platform: ApiPlatform) -> None:
+    login(api_platform)
+    (Path(os.environ["HOME"]) / ".config" / "shipway" / "config.toml").unlink()
+    found = shipway_cli("apps", "--json", env={"SHIPWAY_SERVER": api_platform.url})
+    apps = json.loads(found.stdout)
+    assert [a["name"] for a in apps] == ["demo"]
+    for doc in apps:
+        valid(doc, "app")
