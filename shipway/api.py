@@ -342,7 +342,7 @@ class Api:
         current = self.store.current(app.name)
         if current is not None and current.slug:
             with self._docker() as docker:
-                remove_now(app_containers(docker, app.name))
+                remove_now(app_containers(docker, app.name, layout=self.layout))
         remove_route(self.layout, app.name)
         destroy_app(self.layout, app.name)
         return Response(body=doc)

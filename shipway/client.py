@@ -318,7 +318,7 @@ class LocalBackend:
         current = ReleaseStore(self.layout).current(self._check(app))
         if current is not None and current.slug:
             with self._docker() as docker:
-                remove_now(app_containers(docker, app))
+                remove_now(app_containers(docker, app, layout=self.layout))
         remove_route(self.layout, app)
         destroy_app(self.layout, app)
 
