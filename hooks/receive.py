@@ -15,7 +15,6 @@ from typing import Any
 
 from dulwich.errors import GitProtocolError, HangupException
 from dulwich.file import FileLocked
-from dulwich.object_store import PackInputTooLarge
 from dulwich.objects import Commit, ObjectID, valid_hexsha
 from dulwich.protocol import (
     CAPABILITY_ATOMIC,
@@ -32,6 +31,7 @@ from dulwich.repo import Repo
 from dulwich.server import Backend, ReceivePackHandler
 
 from hooks.checks import BadObject, MissingObject, check_connected, valid_ref_name
+from hooks.packs import PackHasBadObject, PackRejected, PackTooLarge, index_pack
 from hooks.pipeline import DEPLOY_BRANCHES, ZERO_SHA, Push, RefUpdate, Stage
 from hooks.quarantine import Quarantine
 from hooks.sideband import Sideband
@@ -54,6 +54,18 @@ class ReceiveContext:
     stage: Stage
     max_input_size: int
     max_ref_updates: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    """How the pack went: ``status`` is the ``unpack`` line of the report ("ok" or the error)."""
+
+    status: str = "ok"
+    bad_object: str = ""  # fsck's reason, when an object in the pack was refused
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 @dataclass(slots=True)
@@ -127,16 +139,17 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
         self.log.info("push.received", refs=[c.update.ref for c in commands])
         quarantine = Quarantine(objects_dir)
         try:
-            unpack = "ok"
+            unpack = Unpacked()
             if needs_pack:
-                unpack = self._receive_pack(quarantine)
-            if unpack != "ok":
+                unpack = self._receive_pack(repo, quarantine)
+            if not unpack.ok:
                 for c in commands:
-                    c.status = "unpacker error"
-                out.error(unpack)
+                    c.status = "invalid object" if unpack.bad_object else "unpacker error"
+                out.error(f"Push rejected: {unpack.bad_object}." if unpack.bad_object
+                          else unpack.status)
             else:
                 self._check_commands(repo, quarantine, commands, out)
-            self.log.info("push.checked", unpack=unpack)
+            self.log.info("push.checked", unpack=unpack.status)
             push = Push(
                 app=self.context.app, user=self.context.user,
                 request_id=self.context.request_id, repo_path=Path(repo.path),
@@ -150,7 +163,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                 self._update_refs(repo, quarantine, commands)
         finally:
             quarantine.discard()
-        self._report(unpack, commands)
+        self._report(unpack.status, commands)
         moved = tuple(c.update for c in commands if c.ok)
         if moved:
             self.log.info("push.accepted", refs=[u.ref for u in moved])
@@ -161,21 +174,22 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
             self.log.info("push.rejected", reasons=[c.status for c in commands])
         self.proto.write_pkt_line(None)
 
-    def _receive_pack(self, quarantine: Quarantine) -> str:
-        recv = getattr(self.proto, "recv", None)
+    def _receive_pack(self, repo: Repo, quarantine: Quarantine) -> Unpacked:
+        """Stream the pack into ``git index-pack`` in the quarantine (see hooks/packs.py)."""
         try:
-            quarantine.store.add_thin_pack(
-                self.proto.read, recv, max_input_size=self.context.max_input_size
-            )
-        except PackInputTooLarge:
-            return f"pack exceeds maximum allowed size ({self.context.max_input_size} bytes)"
-        except (HangupException, ConnectionError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure to parse the pack is the client's
-            reason = str(exc).replace("\n", " ")[:200] or type(exc).__name__
-            self.log.warning("push.bad_pack", error=reason)
-            return f"unpack error: {reason}"
-        return "ok"
+            index_pack(self.proto.read, git_dir=Path(repo.controldir()), objects=quarantine.path,
+                       alternate=quarantine.repo_objects,
+                       max_input_size=self.context.max_input_size)
+        except PackTooLarge as exc:
+            return Unpacked(str(exc))
+        except PackHasBadObject as exc:
+            self.log.warning("push.bad_object", error=str(exc))
+            return Unpacked("unpack error: invalid object", bad_object=str(exc))
+        except PackRejected as exc:
+            self.log.warning("push.bad_pack", error=str(exc))
+            return Unpacked(f"unpack error: {exc}")
+        self.log.info("push.unpacked")
+        return Unpacked()
 
     def _check_commands(self, repo: Repo, quarantine: Quarantine,
                         commands: list[Command], out: Sideband) -> None:
