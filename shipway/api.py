@@ -150,6 +150,10 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps/{app}/restart", "app_restart"),
     _route("GET", "/api/apps/{app}/dynos", "dynos_list"),
     _route("GET", "/api/apps/{app}/log", "app_log"),
+    _route("GET", "/api/apps/{app}/addons", "addons_list"),
+    _route("POST", "/api/apps/{app}/addons", "addons_create"),
+    _route("GET", "/api/apps/{app}/addons/{addon}", "addon_info"),
+    _route("DELETE", "/api/apps/{app}/addons/{addon}", "addon_destroy"),
     _route("GET", "/api/slugs", "slugs_list"),
     _route("GET", "/api/slugs/diff", "slugs_diff"),
     _route("POST", "/api/slugs/verify", "slugs_verify"),
@@ -400,6 +404,47 @@ class Api:
         return Response(body=dict(release.config),
                         headers=[("Shipway-Release", str(release.version)),
                                  ("Shipway-Release-Status", release.status)])
+
+    # add-ons: the same service functions as the CLI's local commands
+    def addons_list(self, req: Request) -> Response:
+        from shipway.addons.store import attached
+        from shipway.commands.addons import addon_doc
+
+        app = self._app(req)
+        return Response(body=[addon_doc(a) for a in attached(self.layout, app.name)])
+
+    def addons_create(self, req: Request) -> Response:
+        from shipway.addons.service import create_addon
+        from shipway.commands.addons import addon_doc
+
+        app = self._app(req)
+        with self._docker() as docker:
+            addon, release = create_addon(
+                self.layout, self.settings, app=app.name, spec=req.body["plan"],
+                as_name=req.body.get("attachment"), user=req.who.email, out=Collected(),
+                docker=docker)
+        return Response(201, {"addon": addon_doc(addon), "release": self._release_json(release)})
+
+    def addon_info(self, req: Request) -> Response:
+        from shipway.addons.service import addon_info
+        from shipway.commands.addons import addon_doc
+
+        app = self._app(req)
+        addon, facts = addon_info(self.layout, self.settings, app=app.name,
+                                  name=req.params["addon"])
+        return Response(body={**addon_doc(addon), "info": facts})
+
+    def addon_destroy(self, req: Request) -> Response:
+        from shipway.addons.service import destroy_addon
+        from shipway.commands.addons import addon_doc
+
+        app = self._app(req)
+        with self._docker() as docker:
+            addon, release = destroy_addon(
+                self.layout, self.settings, app=app.name, name=req.params["addon"],
+                confirm=req.query.get("confirm"), user=req.who.email, out=Collected(),
+                docker=docker)
+        return Response(body={"addon": addon_doc(addon), "release": self._release_json(release)})
 
     def _formation(self, app: str) -> list[openapi.Json]:
         current = self.store.current(app)

@@ -281,6 +281,14 @@ SCHEMAS: dict[str, Json] = {
     "slug-prune": _object({"dry_run": BOOLEAN, "keep": {"type": "array", "items": STRING},
                            "removed": {"type": "array", "items": SLUG}, "freed": INTEGER}),
     "empty": _object({}, closed=True),
+    "addon": _object({
+        "name": STRING, "provider": STRING, "plan": STRING, "attachment": STRING,
+        "config_vars": {"type": "array", "items": STRING}, "created_at": STRING,
+        "created_by": STRING,
+    }, {"info": {"type": "object", "additionalProperties": STRING}}),
+    "addon-create": _object({"plan": STRING}, {"attachment": {"type": ["string", "null"]}},
+                            closed=True),
+    "addon-change": _object({"addon": _ref("addon"), "release": _ref("release")}),
 }
 
 
@@ -328,6 +336,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/apps/{app}/restart", "Restart every dyno.", "release", "empty"),
     Operation("GET", "/api/apps/{app}/dynos", "Dynos (ps).", "[dyno]"),
     Operation("GET", "/api/apps/{app}/log", "Dyno logs, ?tail=N&follow=1, streamed.", TEXT),
+    Operation("GET", "/api/apps/{app}/addons", "Attached add-ons.", "[addon]"),
+    Operation("POST", "/api/apps/{app}/addons",
+              "Provision an add-on (plan PROVIDER[:PLAN]): a new release.", "addon-change",
+              "addon-create"),
+    Operation("GET", "/api/apps/{app}/addons/{addon}", "One add-on with provider facts.",
+              "addon"),
+    Operation("DELETE", "/api/apps/{app}/addons/{addon}",
+              "Deprovision an add-on (?confirm=APP): a new release.", "addon-change"),
     Operation("GET", "/api/slugs", "Every slug (admins), ?app=NAME.", "[slug]"),
     Operation("GET", "/api/slugs/diff", "Files changed between ?old= and ?new= (admins).",
               "slug-diff"),
