@@ -389,15 +389,33 @@ def run_release_phase(
     layout: Layout, settings: Settings, release: Release, image: str, command: str, *, docker: Any, out: Output,
 ) -> None:
     """Run the ``release`` process once with the new env; raises BootFailed on non-zero exit."""
+    import docker as docker_sdk
+
     out.line("-----> Running release command...")
     container = start_dyno(docker, layout, settings, image, release, RELEASE_PHASE, 1, command)
+    # a hung release command is killed at build_timeout, which also ends the log stream below
+    timed_out = threading.Event()
+
+    def stop_hung() -> None:
+        timed_out.set()
+        remove_now([container])
+
+    watchdog = threading.Timer(settings.build_timeout, stop_hung)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         for line in _stream_lines(container.logs(stream=True, follow=True)):
             out.line(f"       {line}")
         result = container.wait(timeout=settings.build_timeout)
         status = int(result.get("StatusCode", 1))
+    except docker_sdk.errors.DockerException:
+        status = -1
     finally:
+        watchdog.cancel()
         remove_now([container])
+    if timed_out.is_set():
+        raise BootFailed(
+            f"release command did not finish within {settings.build_timeout:g} seconds")
     if status != 0:
         raise BootFailed(f"release command failed with status {status}")
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import socket
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO, cast
 
+import shipway.log
 from release.config import config_var, config_vars, parse_assignments, set_config
 from release.dynos import logs, processes, restart, scale
 from release.formation import parse_counts, read_formation
@@ -22,7 +24,7 @@ from release.launch import Dyno
 from release.records import Release
 from release.rollback import rollback
 from release.store import ReleaseStore
-from shipway.cli import add_app_option, context
+from shipway.cli import Context, add_app_option, context
 from shipway.errors import NotFound, UsageError
 from shipway.layout import Layout
 from shipway.names import check_app_name, check_config_key
@@ -36,6 +38,23 @@ class ConsoleOutput:
 
     def error(self, text: str) -> None:
         print(f" !     {text}", file=sys.stderr, flush=True)
+
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (tests swap it between commands)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def local_context(args: argparse.Namespace) -> Context:
+    """The data home and settings; structured logs go to stderr, warnings and up only, so
+    stdout holds just what the command prints."""
+    shipway.log.configure(stream=cast(TextIO, _Stderr()), level=logging.WARNING)
+    return context(args)
 
 
 def local_user() -> str:
@@ -114,7 +133,7 @@ def columns(rows: list[list[str]]) -> list[str]:
 
 # config vars --------------------------------------------------------------------------------
 def cmd_config(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     config = config_vars(ctx.layout, app)
     if args.json:
@@ -128,13 +147,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_config_get(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     print(config_var(ctx.layout, app_of(args, ctx.layout), check_config_key(args.key)))
     return 0
 
 
 def _change_config(args: argparse.Namespace, changes: dict[str, str | None], verb: str) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     release = set_config(ctx.layout, ctx.settings, app=app, changes=changes, user=local_user(),
                          out=ConsoleOutput(), docker=docker_client())
@@ -159,7 +178,7 @@ def cmd_config_unset(args: argparse.Namespace) -> int:
 
 # releases -----------------------------------------------------------------------------------
 def cmd_releases(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     store = ReleaseStore(ctx.layout)
     releases = list(reversed(store.list(app)))[: args.num]
@@ -198,7 +217,7 @@ def _release(store: ReleaseStore, app: str, version: int | None) -> Release:
 
 
 def cmd_releases_info(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     release = _release(ReleaseStore(ctx.layout), app, version_arg(args.version))
     status = release.status + (f": {release.failure}" if release.failure else "")
@@ -218,7 +237,7 @@ def cmd_releases_info(args: argparse.Namespace) -> int:
 
 
 def cmd_releases_output(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     release = _release(ReleaseStore(ctx.layout), app, version_arg(args.version))
     if not release.output:
@@ -233,7 +252,7 @@ def cmd_releases_output(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     release = rollback(ctx.layout, ctx.settings, app=app, version=version_arg(args.version),
                        user=local_user(), out=ConsoleOutput(), docker=docker_client())
@@ -251,7 +270,7 @@ def dyno_line(dyno: Dyno) -> str:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     found = processes(ctx.layout, app=app, docker=docker_client())
     if not found:
@@ -280,7 +299,7 @@ def _commands(layout: Layout, app: str) -> dict[str, str]:
 
 
 def cmd_ps_scale(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     counts = parse_counts(args.pairs)
     if not counts:
@@ -293,7 +312,7 @@ def cmd_ps_scale(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     restart(ctx.layout, ctx.settings, app=app, docker=docker_client())
     print(f"Restarting dynos on {app}... done")
@@ -301,7 +320,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    ctx = context(args)
+    ctx = local_context(args)
     app = app_of(args, ctx.layout)
     if args.tail < 0:
         raise UsageError("--tail must be 0 or more.")

@@ -122,3 +122,12 @@ def test_a_corrupt_slug_is_refused_before_it_is_unpacked(running: Running) -> No
     assert "is corrupt: its checksum is now" in v3.failure
     assert out.lines[0].startswith(" !     v3 failed to start: Slug ")
     running.still_serving_v2()
+
+
+def test_a_hung_release_phase_is_stopped_and_fails_the_release(running: Running) -> None:
+    running.settings = running.settings.with_overrides(build_timeout=3.0)
+    out = RecordedOutput()
+    v3 = running.deploy(web_app_files("B"), {**WEB, "release": "echo waiting; sleep 600"}, out)
+    assert (v3.status, v3.failure) == (
+        "failed", "release command did not finish within 3 seconds")
+    running.still_serving_v2()
