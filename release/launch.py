@@ -46,14 +46,14 @@ CONTAINER_PORT = 5000
 APP_UID = "1000"
 LOG_LINES = 20
 DRAIN_SECONDS = 1.0
-# the command arrives as $1, never formatted into the script: no quoting bugs, no injection
+# the command arrives as $0, never formatted into the script: no quoting bugs, no injection,
+# and a sourced .profile.d script cannot reassign $0 the way it could clobber a variable
 LAUNCH_SCRIPT = (
-    '__shipway_command="$1"; '
     'for __shipway_f in /app/.profile.d/*.sh; do '
     'if [ -r "$__shipway_f" ]; then . "$__shipway_f"; fi; done; '
-    'exec bash -c "$__shipway_command"'
+    'exec bash -c "$0"'
 )
-ENTRYPOINT = ["bash", "-c", LAUNCH_SCRIPT, "shipway-launch"]
+ENTRYPOINT = ["bash", "-c", LAUNCH_SCRIPT]
 ALIVE = ("running", "restarting")
 
 
