@@ -9,7 +9,7 @@ from typing import Any
 
 from builder.slug import SlugArchive
 from hooks.pipeline import Output
-from release.deploy import fail_interrupted, release_log
+from release.deploy import config_now, fail_interrupted, release_log
 from release.launch import TeeOutput, launch
 from release.records import Release
 from release.store import ReleaseStore
@@ -51,7 +51,8 @@ def rollback(
     layout: Layout, settings: Settings, *, app: str, version: int | None, user: str,
     out: Output, docker: Any,
 ) -> Release:
-    """New release ``Rollback to vN`` copying vN's slug, config vars and add-on list; launched."""
+    """New release ``Rollback to vN`` with vN's slug and config vars (add-on vars included);
+    the add-ons themselves stay as they are. Launched like any release."""
     if not layout.app_file(app).exists():
         raise NotFound(f"Couldn't find that app: {app}.")
     store = ReleaseStore(layout)
@@ -63,7 +64,8 @@ def rollback(
         release = store.create(
             app, description=f"Rollback to {target.name}", user=user, slug=target.slug,
             commit=target.commit, commit_description=target.commit_description,
-            config=dict(target.config), addons=target.addons, output=str(path),
+            # add-ons stay attached through a rollback: the record lists what is attached now
+            config=dict(target.config), addons=config_now(store, app)[1], output=str(path),
             already_locked=True,
         )
         done = launch(layout, settings, release, docker=docker, out=TeeOutput(out, path))
