@@ -22,7 +22,7 @@ from release.dynos import logs, processes, restart, scale
 from release.formation import parse_counts, read_formation
 from release.launch import Dyno
 from release.records import Release
-from release.rollback import rollback
+from release.rollback import rollback, rollback_target
 from release.store import ReleaseStore
 from shipway.cli import Context, add_app_option, context
 from shipway.errors import NotFound, UsageError
@@ -254,9 +254,18 @@ def cmd_releases_output(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     ctx = local_context(args)
     app = app_of(args, ctx.layout)
-    release = rollback(ctx.layout, ctx.settings, app=app, version=version_arg(args.version),
+    from shipway.addons.service import rollback_warnings
+
+    store = ReleaseStore(ctx.layout)
+    # resolved here too, to say which add-ons stay attached; rollback() checks it again
+    target = rollback_target(store, ctx.layout, app, version_arg(args.version))
+    release = rollback(ctx.layout, ctx.settings, app=app, version=target.version,
                        user=local_user(), out=ConsoleOutput(), docker=docker_client())
-    return 0 if release.status == "succeeded" else 1
+    if release.status != "succeeded":
+        return 1
+    for line in rollback_warnings(ctx.layout, app, target):
+        print(line)
+    return 0
 
 
 # dynos --------------------------------------------------------------------------------------
