@@ -11,6 +11,8 @@ import gzip
 import http.client
 import io
 import tarfile
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,34 @@ def remove_containers(docker: Any, app: str) -> None:
     for container in docker.containers.list(all=True, filters={"label": f"shipway.app={app}"}):
         with contextlib.suppress(Exception):
             container.remove(force=True)
+
+
+class Poller:
+    """A client asking the app through the router every 50 ms; keeps answers and errors."""
+
+    def __init__(self, router_port: int, app: str, interval: float = 0.05) -> None:
+        self.router_port, self.app, self.interval = router_port, app, interval
+        self.answers: list[str] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body = fetch(self.router_port, self.app)
+                if status == 200:
+                    self.answers.append(body)
+                else:
+                    self.errors.append(f"{status} {body}")
+            except OSError as exc:
+                self.errors.append(repr(exc))
+            time.sleep(self.interval)
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,28 +14,20 @@ from release.deploy import deploy
 from release.dynos import processes
 from release.rollback import rollback
 from release.store import ReleaseStore
-from release.testing import make_slug, remove_containers, web_app_files
+from release.testing import (
+    Poller,
+    RecordedOutput,
+    fetch,
+    make_slug,
+    remove_containers,
+    web_app_files,
+)
 from shipway.apps import create_app
 from shipway.layout import Layout
 from shipway.router import Router
 from shipway.settings import Settings
 
 USER = "dev@example.com"
-
-
-class Printed:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def error(self, text: str) -> None:
-        self.lines.append(f" !     {text}")
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @pytest.fixture
@@ -52,47 +42,6 @@ def settings() -> Settings:
     return Settings(router_port=0, launch_boot_timeout=30.0, launch_stop_grace=5.0)
 
 
-def fetch(router: Router, app: str) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
-    try:
-        conn.request("GET", "/", headers={"Host": f"{app}.localhost"})
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
-
-
-class Poller:
-    """A client asking the app every 50 ms, keeping every answer and every error."""
-
-    def __init__(self, router: Router, app: str) -> None:
-        self.router, self.app = router, app
-        self.answers: list[str] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                status, body = fetch(self.router, self.app)
-                if status == 200:
-                    self.answers.append(body)
-                else:
-                    self.errors.append(f"{status} {body}")
-            except OSError as exc:
-                self.errors.append(repr(exc))
-            time.sleep(0.05)
-
-    def __enter__(self) -> Poller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def test_deploy_config_deploy_rollback_without_a_failed_request(
     layout: Layout, settings: Settings, app_name: str, docker_client: Any
 ) -> None:
@@ -101,7 +50,7 @@ def test_deploy_config_deploy_rollback_without_a_failed_request(
     store = ReleaseStore(layout)
     try:
         slug_a = make_slug(layout, app_name, web_app_files("A"), {"web": "python3 app.py"})
-        out = Printed()
+        out = RecordedOutput()
         v2 = deploy(layout, settings, app=app_name, slug=slug_a, user=USER, commit="a" * 40,
                     commit_description="first", output_path=None, out=out, docker=docker_client)
         assert v2.status == "succeeded", out.text
@@ -109,27 +58,27 @@ def test_deploy_config_deploy_rollback_without_a_failed_request(
             "-----> Launching... done, v2",
             f"       http://{app_name}.localhost:0/ deployed to Shipway",
         ]
-        assert fetch(router, app_name) == (200, "A v2 web.1 profile=yes greeting=")
+        assert fetch(router.port, app_name) == (200, "A v2 web.1 profile=yes greeting=")
 
-        with Poller(router, app_name) as poller:
+        with Poller(router.port, app_name) as poller:
             v3 = set_config(layout, settings, app=app_name, changes={"GREETING": "hello"},
-                            user=USER, out=Printed(), docker=docker_client)
+                            user=USER, out=RecordedOutput(), docker=docker_client)
             assert (v3.version, v3.description) == (3, "Set GREETING config vars")
-            assert fetch(router, app_name) == (200, "A v3 web.1 profile=yes greeting=hello")
+            assert fetch(router.port, app_name) == (200, "A v3 web.1 profile=yes greeting=hello")
 
             slug_b = make_slug(layout, app_name, web_app_files("B"), {"web": "python3 app.py"})
             v4 = deploy(layout, settings, app=app_name, slug=slug_b, user=USER,
                         commit="b" * 40, commit_description="second", output_path=None,
-                        out=Printed(), docker=docker_client)
+                        out=RecordedOutput(), docker=docker_client)
             assert (v4.status, v4.description) == ("succeeded", "Deploy bbbbbbb")
-            assert fetch(router, app_name) == (200, "B v4 web.1 profile=yes greeting=hello")
+            assert fetch(router.port, app_name) == (200, "B v4 web.1 profile=yes greeting=hello")
 
-            out = Printed()
+            out = RecordedOutput()
             v5 = rollback(layout, settings, app=app_name, version=2, user=USER, out=out,
                           docker=docker_client)
             assert (v5.status, v5.description) == ("succeeded", "Rollback to v2")
             assert "Rolled back to v2" in out.lines
-            assert fetch(router, app_name) == (200, "A v5 web.1 profile=yes greeting=")
+            assert fetch(router.port, app_name) == (200, "A v5 web.1 profile=yes greeting=")
             time.sleep(0.5)
         assert poller.errors == []
         seen = {answer.split(" web.1")[0] for answer in poller.answers}

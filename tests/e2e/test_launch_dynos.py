@@ -15,7 +15,14 @@ from release.deploy import deploy
 from release.dynos import logs, processes, restart, scale
 from release.reconcile import Supervisor, reconcile
 from release.store import ReleaseStore
-from release.testing import RecordedOutput, fetch, make_slug, remove_containers, web_app_files
+from release.testing import (
+    Poller,
+    RecordedOutput,
+    fetch,
+    make_slug,
+    remove_containers,
+    web_app_files,
+)
 from shipway.apps import create_app
 from shipway.cli import main
 from shipway.errors import UsageError
@@ -145,8 +152,12 @@ def test_restart_replaces_dynos_and_logs_show_them(
     layout: Layout, app: str, router: Router, docker_client: Any
 ) -> None:
     before = {c.id for c in docker_client.containers.list(filters={"label": f"shipway.app={app}"})}
-    restart(layout, SETTINGS, app=app, docker=docker_client)
-    assert fetch(router.port, app) == (200, "A v2 web.1 profile=yes greeting=")
+    with Poller(router.port, app) as poller:
+        restart(layout, SETTINGS, app=app, docker=docker_client)
+        assert fetch(router.port, app) == (200, "A v2 web.1 profile=yes greeting=")
+        time.sleep(1.5)  # past the drain: the old dyno is being stopped now
+    assert poller.errors == []
+    assert len(poller.answers) > 5
     assert eventually(lambda: {
         c.id for c in docker_client.containers.list(filters={"label": f"shipway.app={app}"})
     }.isdisjoint(before))
