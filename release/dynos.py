@@ -30,6 +30,8 @@ from shipway.errors import Conflict, NotFound
 from shipway.layout import Layout
 from shipway.settings import Settings
 
+FOLLOW_POLL = 2.0
+
 
 def _running_release(layout: Layout, app: str) -> Release:
     if not layout.app_file(app).exists():
@@ -110,16 +112,27 @@ def logs(layout: Layout, *, app: str, docker: Any, tail: int = 100,
         return
     found: queue.Queue[str] = queue.Queue()
 
-    def pump(container: Any) -> None:
+    def pump(container: Any, tail_lines: int | str) -> None:
         try:
             for chunk in container.logs(stdout=True, stderr=True, timestamps=True,
-                                        stream=True, follow=True, tail=0):
+                                        stream=True, follow=True, tail=tail_lines):
                 for line in _prefixed(container, chunk):
                     found.put(line)
         except Exception:  # noqa: BLE001 - the dyno went away
             return
 
-    for container in containers:
-        threading.Thread(target=pump, args=(container,), daemon=True).start()
+    followed: set[str] = set()
+
+    def follow_new(current: list[Any], tail_lines: int | str) -> None:
+        for container in current:
+            if container.id not in followed:
+                followed.add(container.id)
+                threading.Thread(target=pump, args=(container, tail_lines), daemon=True).start()
+
+    follow_new(containers, 0)
     while True:
-        yield found.get()
+        try:
+            yield found.get(timeout=FOLLOW_POLL)
+        except queue.Empty:
+            # dynos started since (a deploy, a restart, scaling) are followed from their start
+            follow_new(app_containers(docker, app, layout=layout), "all")

@@ -126,6 +126,10 @@ def test_logs_follow_shows_new_lines(
     fetch(router.port, app, "/followed-path")
     assert eventually(lambda: any("app[web.1]: " in line and "/followed-path" in line
                                   for line in found), timeout=10)
+    # dynos started after `logs -f` began are followed too
+    scale(layout, SETTINGS, app=app, counts={"web": 2}, docker=docker_client)
+    assert eventually(lambda: any(line.endswith("app[web.2]: booting A on 5000")
+                                  for line in found), timeout=15)
 
 
 def test_scale_ps_and_round_robin(
