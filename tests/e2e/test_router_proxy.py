@@ -175,3 +175,30 @@ def test_malformed_request_is_400(router: Router) -> None:
         client.sendall(b"GET / HTTP/1.1\r\nHost: shop.localhost\r\nContent-Length: 5\r\n"
                        b"Transfer-Encoding: chunked\r\n\r\n")
         assert client.recv(4096).startswith(b"HTTP/1.1 400")
+
+
+def test_responses_stream_as_the_app_writes_them(router: Router, layout: Layout) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    second_part = threading.Event()
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"6\r\nfirst\n\r\n")
+            second_part.wait(10)  # only once the client has read the first part through us
+            conn.sendall(b"7\r\nsecond\n\r\n0\r\n\r\n")
+
+    threading.Thread(target=serve_one, daemon=True).start()
+    write_route(layout, Route("shop", 2, (f"127.0.0.1:{listener.getsockname()[1]}",)))
+    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
+    conn.request("GET", "/events", headers={"Host": "shop.localhost"})
+    response = conn.getresponse()
+    assert response.readline() == b"first\n"
+    second_part.set()
+    assert response.read() == b"second\n"
+    conn.close()
+    listener.close()
