@@ -34,6 +34,7 @@ RESPONSE_TIMEOUT = 300.0
 # pauses before each try of a request: a dyno hiccup or a traffic switch costs a retry, not an error
 RETRY_DELAYS = (0.0, 0.05, 0.2, 0.5)
 LOST = "lost"
+BODY_GRACE = 1.0
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 )
@@ -425,11 +426,15 @@ class Router:
                 await asyncio.gather(copy_until_eof(reader, up_writer),
                                      copy_until_eof(up_reader, writer))
                 return False
+            # the app may answer before reading the whole body (413, 401): relay it at once
+            keep = await self._relay_response(response, method, up_reader, writer, client_close)
             if body_task is not None:
-                await body_task
-                body_task = None
-            return await self._relay_response(response, method, up_reader, writer,
-                                              client_close)
+                done, _ = await asyncio.wait({body_task}, timeout=BODY_GRACE)
+                finished = body_task in done and body_task.exception() is None
+                body_task = None if body_task in done else body_task
+                if not finished:
+                    return False  # the rest of the body is still on the wire: close
+            return keep
         except BadRequest:
             writer.write(plain_response(502, "Bad Gateway", "The app sent a bad response.\n",
                                         close=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import socket
@@ -201,4 +202,45 @@ def test_responses_stream_as_the_app_writes_them(router: Router, layout: Layout)
     second_part.set()
     assert response.read() == b"second\n"
     conn.close()
+    listener.close()
+
+
+def test_an_early_answer_to_an_upload_reaches_the_client(router: Router, layout: Layout) -> None:
+    """The app refuses a 50 MB upload after its headers; the client hears it while sending."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answered = threading.Event()
+
+    def refuse_upload() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
+            answered.wait(10)  # reads nothing more until the client saw the answer
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(1 << 20):
+                pass
+
+    threading.Thread(target=refuse_upload, daemon=True).start()
+    write_route(layout, Route("shop", 2, (f"127.0.0.1:{listener.getsockname()[1]}",)))
+    size = 50 * 1024 * 1024
+    client = socket.create_connection(("127.0.0.1", router.port), timeout=10)
+    client.sendall(b"POST /upload HTTP/1.1\r\nHost: shop.localhost\r\n"
+                   + f"Content-Length: {size}\r\n\r\n".encode())
+
+    def send_body() -> None:
+        with contextlib.suppress(OSError):
+            for _ in range(size // (1 << 20)):
+                client.sendall(b"x" * (1 << 20))
+
+    threading.Thread(target=send_body, daemon=True).start()
+    answer = b""
+    while b"too large" not in answer:
+        chunk = client.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    answered.set()
+    assert answer.startswith(b"HTTP/1.1 413 Payload Too Large")
+    client.close()
     listener.close()
