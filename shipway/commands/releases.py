@@ -180,6 +180,8 @@ def cmd_config_unset(args: argparse.Namespace) -> int:
 def cmd_releases(args: argparse.Namespace) -> int:
     ctx = local_context(args)
     app = app_of(args, ctx.layout)
+    if args.num < 1:
+        raise UsageError("-n must be 1 or more.")
     store = ReleaseStore(ctx.layout)
     releases = list(reversed(store.list(app)))[: args.num]
     current = store.current(app)

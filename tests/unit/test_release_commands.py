@@ -63,6 +63,16 @@ def test_releases_info_shows_one_release(shop: Layout, capsys: pytest.CaptureFix
     assert lines[-1] == "Status:  succeeded"
 
 
+def test_releases_json_marks_the_current_one(
+    shop: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(shop, capsys, "config:set", "A=1", "-a", "shop")
+    listed = json.loads(run(shop, capsys, "releases", "--json", "-a", "shop")[1])
+    assert [(r["version"], r["current"], r["status"]) for r in listed] == [
+        (2, True, "succeeded"), (1, False, "succeeded")]
+    assert listed[0]["description"] == "Set A config vars"
+
+
 def test_failed_releases_are_marked(shop: Layout, capsys: pytest.CaptureFixture[str]) -> None:
     store = ReleaseStore(shop)
     pending = store.create("shop", description="Deploy 1a2b3c4", user="dev@example.com",
@@ -88,6 +98,8 @@ def test_failed_releases_are_marked(shop: Layout, capsys: pytest.CaptureFixture[
         (["releases:output", "v1", "-a", "shop"], "v1 has no output"),
         (["config", "-a", "nope"], "Couldn't find that app: nope."),
         (["ps:scale", "web", "-a", "shop"], "Invalid scaling argument 'web'"),
+        (["releases", "-n", "0", "-a", "shop"], "-n must be 1 or more."),
+        (["logs", "--tail", "-1", "-a", "shop"], "--tail must be 0 or more."),
         (["ps:scale", "web=1", "-a", "shop"], "shop has no deployed code yet"),
     ],
 )
