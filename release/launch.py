@@ -237,6 +237,13 @@ def _container_name(release: Release, dyno: str) -> str:
     return f"shipway-{release.app}-{release.name}-{safe}-{secrets.token_hex(3)}"
 
 
+def addon_volumes(layout: Layout, app: str) -> dict[str, dict[str, str]]:
+    """Host folders attached add-ons need inside dynos (e.g. a database's socket folder)."""
+    from shipway.addons.store import mounts_for
+
+    return {host: {"bind": inside, "mode": "rw"} for host, inside in mounts_for(layout, app).items()}
+
+
 def start_dyno(
     docker: Any, layout: Layout, settings: Settings, image: str, release: Release, process_type: str,
     index: int, command: str,
@@ -260,6 +267,7 @@ def start_dyno(
         },
         name=_container_name(release, dyno),
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
+        volumes=addon_volumes(layout, release.app),
         mem_limit=settings.launch_memory,
         pids_limit=settings.launch_pids,
         init=True,  # signals reach the app and zombies are reaped

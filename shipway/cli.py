@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TextIO, cast
 
 import shipway.commands
 from shipway.errors import ShipwayError, UsageError
 from shipway.layout import Layout
+from shipway.log import configure as configure_logs
 from shipway.settings import Settings, load_settings
 
 
@@ -37,6 +40,16 @@ def add_app_option(parser: argparse.ArgumentParser, required: bool = True) -> No
     parser.add_argument("-a", "--app", required=required, help="app to run the command against")
 
 
+class _Stderr:
+    """Whatever sys.stderr is at write time."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
@@ -55,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # structured logs go to stderr, warnings and up, so stdout holds only what a command prints
+    configure_logs(stream=cast(TextIO, _Stderr()), level=logging.WARNING)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -104,7 +104,7 @@ def load_settings(path: Path) -> Settings:
             raise SettingsError(
                 f"{path}: setting {dotted!r} must be {type(default).__name__}, got {value!r}"
             )
-        if isinstance(default, (int, float)) and number <= 0 and name != "port":
+        if isinstance(default, (int, float)) and number <= 0 and name not in ("port", "router_port"):
             raise SettingsError(f"{path}: setting {dotted!r} must be positive, got {value!r}")
         if name in ("port", "router_port") and not 0 <= number <= 65535:
             raise SettingsError(f"{path}: setting {dotted!r} must be a TCP port, got {value!r}")

@@ -56,11 +56,11 @@ def cmd_create(args: argparse.Namespace) -> int:
     backend = backend_for(args)
     app = app_name(args)
     provider = args.spec.partition(":")[0]
-    print(f"Creating {provider} on {app}... ", end="", flush=True)
     if isinstance(backend, RemoteBackend):
         doc = backend._json("POST", f"/apps/{app}/addons",
                             body={"plan": args.spec, "attachment": args.as_name})
         addon, version = doc["addon"], doc["release"]["version"]
+        status = doc["release"]["status"]
     else:
         from shipway.addons.service import create_addon
 
@@ -69,10 +69,11 @@ def cmd_create(args: argparse.Namespace) -> int:
             made, release = create_addon(backend.layout, backend.settings, app=app,
                                          spec=args.spec, as_name=args.as_name,
                                          user=backend.user, out=_Console(), docker=docker)
-        addon, version = addon_doc(made), release.version
-    print(f"done, v{version}")
+        addon, version, status = addon_doc(made), release.version, release.status
+    outcome = "done" if status != "failed" else "failed to start"
+    print(f"Creating {provider} on {app}... {outcome}, v{version}")
     print(f"Created {addon['name']} as {', '.join(addon['config_vars'])}")
-    return 0
+    return 0 if status != "failed" else 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -99,11 +100,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_destroy(args: argparse.Namespace) -> int:
     backend = backend_for(args)
     app = app_name(args)
-    print(f"Destroying {args.name} on {app}... ", end="", flush=True)
     if isinstance(backend, RemoteBackend):
         doc = backend._json("DELETE", f"/apps/{app}/addons/{args.name}",
                             params={"confirm": args.confirm or ""})
-        version = doc["release"]["version"]
+        version, status = doc["release"]["version"], doc["release"]["status"]
     else:
         from shipway.addons.service import destroy_addon
 
@@ -112,9 +112,10 @@ def cmd_destroy(args: argparse.Namespace) -> int:
             _, release = destroy_addon(backend.layout, backend.settings, app=app,
                                        name=args.name, confirm=args.confirm, user=backend.user,
                                        out=_Console(), docker=docker)
-        version = release.version
-    print(f"done, v{version}")
-    return 0
+        version, status = release.version, release.status
+    outcome = "done" if status != "failed" else "failed to start"
+    print(f"Destroying {args.name} on {app}... {outcome}, v{version}")
+    return 0 if status != "failed" else 1
 
 
 def register(sub: Any) -> None:

@@ -83,7 +83,7 @@ def test_database_survives_redeploy_and_rollback(pg_live: Live, postgres: Postgr
     assert pg_live.get() == (200, "visits: 1 (release v3)\n")
     assert pg_live.get() == (200, "visits: 2 (release v3)\n")
     info = shipway(pg_live.layout, "releases:info", "v3", "-a", APP)
-    assert f"Addons:" in info.stdout and v3.addons[0] in info.stdout
+    assert "Addons:" in info.stdout and v3.addons[0] in info.stdout
 
     (work / "CHANGES").write_text("redeploy\n")
     run_git("add", "-A", cwd=work)
