@@ -136,10 +136,12 @@ def serve(layout: Layout, settings: Settings) -> None:
         print(f"  apps:   http://APP.{settings.router_domain}:{running.router.port}/", flush=True)
     print(f"  token:  shipway --home {layout.home} tokens:create you@example.com --admin",
           flush=True)
-    print(f"  app:    shipway --home {layout.home} apps:create myapp --owner you@example.com",
+    print(f"  login:  shipway login --server {running.url} --email you@example.com "
+          "--token TOKEN", flush=True)
+    print("  app:    shipway apps:create myapp   (inside your app's git repository)", flush=True)
+    print(f"  push:   git remote add platform {running.url}/myapp.git   (apps:create adds it)",
           flush=True)
-    print(f"  push:   git remote add platform {running.url}/myapp.git && "
-          "git push platform master", flush=True)
+    print("          git push platform master", flush=True)
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
