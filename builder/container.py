@@ -102,12 +102,15 @@ class BuildContainer:
 
         timer = threading.Timer(self.limits.timeout, kill)
         timer.daemon = True
+        # attached before start: the live stream in order (following the json log file can
+        # deliver a fast writer's tail before its middle)
+        stream = self.container.attach(stdout=True, stderr=True, stream=True, logs=False)
         self.container.start()
         timer.start()
         truncated = False
         try:
             seen = 0
-            for line in split_lines(self.container.logs(stream=True, follow=True)):
+            for line in split_lines(stream):
                 seen += len(line) + 1
                 if seen > self.limits.output_limit:
                     if not truncated:
