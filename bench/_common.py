@@ -198,17 +198,17 @@ def remove_containers(apps: Sequence[str]) -> None:
 
 
 def remove_slug_images(layout: Layout) -> None:
-    """Remove the slug images of this bench's slugs only (other runs may share the engine)."""
+    """Remove the slug volumes of this bench's slugs only (other runs may share the engine)."""
     from builder.slug import SlugArchive
 
     slugs = set(SlugArchive(layout).ids()) if layout.slugs_dir.exists() else set()
     client = docker_client()
     try:
-        for image in client.images.list(name="shipway/slug"):
-            slug = (image.labels or {}).get("shipway.slug", "")
+        for volume in client.volumes.list(filters={"label": "shipway.slug"}):
+            slug = (volume.attrs.get("Labels") or {}).get("shipway.slug", "")
             if slug in slugs:
                 with contextlib.suppress(Exception):
-                    client.images.remove(image.id, force=True)
+                    volume.remove(force=True)
     finally:
         client.close()
 

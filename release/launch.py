@@ -42,6 +42,8 @@ LABEL_SLUG = "shipway.slug"
 LABEL_STACK = "shipway.stack"
 LABEL_LOADER = "shipway.slug-loader"
 SLUG_REPOSITORY = "shipway/slug"
+SLUG_VOLUME_PREFIX = "shipway-slug-"
+SLUG_MARKER = ".shipway-slug"
 CONTAINER_PORT = 5000
 APP_UID = "1000"
 LOG_LINES = 20
@@ -159,28 +161,74 @@ def last_log_lines(container: Any, dyno: str, count: int = LOG_LINES) -> tuple[s
     return tuple(f"app[{dyno}]: {line}" for line in text.splitlines()[-count:])
 
 
-# the slug image -------------------------------------------------------------------------------
-def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, out: Output) -> str:
-    """The image holding the slug under /app on the stack; unpacked on first use only."""
+# the slug volume ------------------------------------------------------------------------------
+def slug_volume_name(slug_id: str) -> str:
+    return f"{SLUG_VOLUME_PREFIX}{slug_id[:12]}"
+
+
+_COMPLETE_VOLUMES: set[str] = set()
+
+
+def _volume_complete(docker: Any, name: str, stack: str, slug_id: str) -> bool:
+    """True when ``name`` holds the whole slug (its marker is written after the unpack)."""
     import docker as docker_sdk
 
+    if name in _COMPLETE_VOLUMES:
+        try:
+            docker.volumes.get(name)
+            return True
+        except docker_sdk.errors.NotFound:
+            _COMPLETE_VOLUMES.discard(name)
+            return False
+
+    try:
+        volume = docker.volumes.get(name)
+    except docker_sdk.errors.NotFound:
+        return False
+    if (volume.attrs.get("Labels") or {}).get(LABEL_SLUG) != slug_id:
+        return False
+    probe = docker.containers.create(stack, command=["true"],
+                                     volumes={name: {"bind": "/app", "mode": "ro"}},
+                                     labels={LABEL_LOADER: slug_id})
+    try:
+        stream, _ = probe.get_archive(f"/app/{SLUG_MARKER}")
+        data = b"".join(stream)
+    except docker_sdk.errors.NotFound:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            probe.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member is not None and member.isfile() else None
+        complete = handle is not None and handle.read().decode().strip() == slug_id
+    if complete:
+        _COMPLETE_VOLUMES.add(name)
+    return complete
+
+
+def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, out: Output) -> str:
+    """The stack image dynos of ``slug`` run on; the slug itself is unpacked once into the
+    read-only volume ``shipway-slug-<sha12>`` that ``start_dyno`` mounts at /app.
+
+    A volume costs ~0.1 s to fill where committing an image layer cost ~1.7 s here.
+    """
     from builder.stack import ensure_stack
 
-    tag = f"{SLUG_REPOSITORY}:{slug.short_id}"
     app_stack = ""
     with contextlib.suppress(ShipwayError):
         app_stack = Accounts(layout).app(slug.app).stack
     stack = ensure_stack(settings, docker=docker, out=out, image=app_stack)
-    # the stack's image id, not its tag: a rebuilt stack must not reuse old slug images
-    stack_id = docker.images.get(stack).id
-    with contextlib.suppress(docker_sdk.errors.ImageNotFound):
-        labels = docker.images.get(tag).labels or {}
-        if labels.get(LABEL_SLUG) == slug.id and labels.get(LABEL_STACK) == stack_id:
-            return tag
+    name = slug_volume_name(slug.id)
+    if _volume_complete(docker, name, stack, slug.id):
+        return stack
     archive = SlugArchive(layout)
     archive.verify(slug.id)  # raises SlugCorrupt / NotFound: never unpack bytes we cannot vouch for
+    with contextlib.suppress(Exception):
+        docker.volumes.get(name).remove(force=True)  # a half-filled one from a crash
+    docker.volumes.create(name, labels={LABEL_SLUG: slug.id, LABEL_HOME: str(layout.home)})
     loader = docker.containers.create(
-        stack, command=["true"], user="root",
+        stack, command=["true"], user="root", volumes={name: {"bind": "/app", "mode": "rw"}},
         labels={LABEL_LOADER: slug.id, LABEL_HOME: str(layout.home)},
     )
     try:
@@ -190,20 +238,23 @@ def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, o
             # slugs hold app/... entries, as Heroku's do: they unpack at the root
             if not loader.put_archive("/", fh):
                 raise SlugCorrupt(f"Docker refused to unpack slug {slug.short_id}.")
-        loader.commit(
-            repository=SLUG_REPOSITORY,
-            tag=slug.short_id,
-            changes=[
-                f'LABEL {LABEL_SLUG}="{slug.id}" {LABEL_STACK}="{stack_id}"',
-                "WORKDIR /app",
-                "ENV HOME=/app",
-            ],
-        )
+        loader.put_archive("/app", _marker_tar(slug.id))
     finally:
         with contextlib.suppress(Exception):
             loader.remove(force=True)
-    log.get(app=slug.app, slug=slug.short_id).info("slug_image_built", tag=tag)
-    return tag
+    _COMPLETE_VOLUMES.add(name)
+    log.get(app=slug.app, slug=slug.short_id).info("slug_image_built", volume=name)
+    return stack
+
+
+def _marker_tar(slug_id: str) -> bytes:
+    buffer = io.BytesIO()
+    data = (slug_id + "\n").encode()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(SLUG_MARKER)
+        info.size, info.mode = len(data), 0o444
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _app_dir_tar() -> bytes:
@@ -267,7 +318,8 @@ def start_dyno(
         },
         name=_container_name(release, dyno),
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
-        volumes=addon_volumes(layout, release.app),
+        volumes={slug_volume_name(release.slug): {"bind": "/app", "mode": "ro"},
+                 **addon_volumes(layout, release.app)},
         mem_limit=settings.launch_memory,
         pids_limit=settings.launch_pids,
         init=True,  # signals reach the app and zombies are reaped

@@ -59,8 +59,8 @@ def test_deploy_config_deploy_rollback_without_a_failed_request(
             f"       http://{app_name}.localhost:0/ deployed to Shipway",
         ]
         assert fetch(router.port, app_name) == (200, "A v2 web.1 profile=yes greeting=")
-        image_a = docker_client.images.get(f"shipway/slug:{slug_a.id[:12]}")
-        assert image_a.labels["shipway.slug"] == slug_a.id
+        volume_a = docker_client.volumes.get(f"shipway-slug-{slug_a.id[:12]}")
+        assert volume_a.attrs["Labels"]["shipway.slug"] == slug_a.id
 
         with Poller(router.port, app_name) as poller:
             v3 = set_config(layout, settings, app=app_name, changes={"GREETING": "hello"},
@@ -94,10 +94,11 @@ def test_deploy_config_deploy_rollback_without_a_failed_request(
                 break
             time.sleep(0.5)
         assert [d.release for d in processes(layout, app=app_name, docker=docker_client)] == [5]
-        # slug A was unpacked once: the config change and the rollback started from its image
-        assert docker_client.images.get(f"shipway/slug:{slug_a.id[:12]}").id == image_a.id
-        # two slugs, two images: rollback and config changes reused them
-        tags = {t for image in docker_client.images.list("shipway/slug") for t in image.tags}
-        assert {f"shipway/slug:{slug_a.id[:12]}", f"shipway/slug:{slug_b.id[:12]}"} <= tags
+        # slug A was unpacked once: the config change and the rollback mounted the same volume
+        again = docker_client.volumes.get(f"shipway-slug-{slug_a.id[:12]}")
+        assert again.attrs["CreatedAt"] == volume_a.attrs["CreatedAt"]
+        # two slugs, two volumes: rollback and config changes reused them
+        names = {v.name for v in docker_client.volumes.list(filters={"label": "shipway.slug"})}
+        assert {f"shipway-slug-{slug_a.id[:12]}", f"shipway-slug-{slug_b.id[:12]}"} <= names
     finally:
         router.stop()
