@@ -119,7 +119,20 @@ def app_containers(docker: Any, app: str | None = None, *,
     labels = [LABEL_APP if app is None else f"{LABEL_APP}={app}", LABEL_DYNO]
     if layout is not None:
         labels.append(f"{LABEL_HOME}={layout.home}")
-    return list(docker.containers.list(all=True, filters={"label": labels}))
+    return list_containers(docker, filters={"label": labels})
+
+
+def list_containers(docker: Any, *, filters: dict[str, Any]) -> list[Any]:
+    """``containers.list(all=True)`` that survives a container removed while it is listed
+    (docker-py inspects each one it lists; a dyno stopping in the background can vanish)."""
+    import docker as docker_sdk
+
+    for _ in range(9):
+        try:
+            return list(docker.containers.list(all=True, filters=filters))
+        except docker_sdk.errors.NotFound:
+            time.sleep(0.05)
+    return list(docker.containers.list(all=True, filters=filters))
 
 
 def host_port(container: Any) -> int | None:

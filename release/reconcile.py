@@ -26,6 +26,7 @@ from release.launch import (
     backend_of,
     dyno_of,
     keep_alive,
+    list_containers,
     remove_now,
     route_to,
     slug_image,
@@ -138,8 +139,8 @@ def reconcile(layout: Layout, settings: Settings, *, docker: Any) -> None:
             log.get(app=app).error("reconcile_failed", reason=exc.message)
     known = set(apps)
     strays = [c for c in app_containers(docker, layout=layout) if c.labels.get(LABEL_APP) not in known]
-    loaders = docker.containers.list(
-        all=True, filters={"label": [LABEL_LOADER, f"{LABEL_HOME}={layout.home}"]})
+    loaders = list_containers(
+        docker, filters={"label": [LABEL_LOADER, f"{LABEL_HOME}={layout.home}"]})
     # a young loader may belong to a launch running right now in another process
     old_loaders = [c for c in loaders if _age_seconds(c) > LOADER_MAX_AGE]
     remove_now(strays + old_loaders)

@@ -118,7 +118,9 @@ def fetch(router_port: int, app: str, path: str = "/", timeout: float = 5.0) -> 
 
 def remove_containers(docker: Any, app: str) -> None:
     """Remove every container of ``app`` (dynos, leftovers); ones already gone are fine."""
-    for container in docker.containers.list(all=True, filters={"label": f"shipway.app={app}"}):
+    from release.launch import list_containers
+
+    for container in list_containers(docker, filters={"label": f"shipway.app={app}"}):
         with contextlib.suppress(Exception):
             container.remove(force=True)
 
