@@ -21,12 +21,13 @@ from urllib.parse import parse_qs
 
 from builder.slug import SlugArchive
 from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
+from hooks.pipeline import Output
 from release.config import config_vars, set_config
 from release.dynos import logs, processes, restart, scale
 from release.formation import read_formation
 from release.launch import app_containers, remove_now
 from release.records import Release
-from release.rollback import rollback
+from release.rollback import rollback, rollback_target
 from release.routes import remove_route
 from release.store import ReleaseStore
 from shipway import openapi, slugtools
@@ -371,9 +372,10 @@ class Api:
         version = target if isinstance(target, int) or target is None else version_of(target)
         out = Collected()
         with self._docker() as docker:
-            done = rollback(self.layout, self.settings, app=app.name, version=version,
-                            user=req.who.email, out=out, docker=docker)
-        return Response(201, self._release_json(done))
+            done = rollback_with_warnings(self.layout, self.settings, app=app.name,
+                                          version=version, user=req.who.email, out=out,
+                                          docker=docker)
+        return Response(201, {**self._release_json(done), "output_lines": out.lines})
 
     def release_info(self, req: Request) -> Response:
         app = self._app(req)
@@ -557,6 +559,21 @@ class Api:
         keep = req.body.get("keep", slugtools.DEFAULT_KEEP)
         plan = slugtools.prune(self.layout, keep=keep, dry_run=req.body.get("dry_run", True))
         return Response(body=openapi.prune_json(plan))
+
+
+def rollback_with_warnings(layout: Layout, settings: Settings, *, app: str, version: int | None,
+                           user: str, out: Output, docker: Any) -> Release:
+    """``rollback`` plus a line for each add-on attached after the target (it stays)."""
+    from shipway.addons.service import rollback_warnings
+
+    # resolved here too, to say which add-ons stay attached; rollback() checks it again
+    target = rollback_target(ReleaseStore(layout), layout, app, version)
+    done = rollback(layout, settings, app=app, version=target.version, user=user, out=out,
+                    docker=docker)
+    if done.status == "succeeded":
+        for line in rollback_warnings(layout, app, target):
+            out.line(line)
+    return done
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

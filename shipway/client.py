@@ -217,6 +217,16 @@ def in_git_repository(cwd: Path | None = None) -> bool:
     return found.returncode == 0
 
 
+@dataclass(frozen=True, slots=True)
+class ListedRelease:
+    """One row of ``shipway releases``: the release, whether it is current, whether its slug
+    is gone from the archive (pruned). Not stored; built from the release files or the API."""
+
+    release: Release
+    current: bool
+    slug_pruned: bool
+
+
 # the Backend protocol -----------------------------------------------------------------------
 class Backend(Protocol):
     """Every operation the CLI performs, done on a data home or through the API."""
@@ -227,6 +237,7 @@ class Backend(Protocol):
     def create_app(self, name: str | None) -> AppInfo: ...
     def destroy_app(self, app: str) -> None: ...
     def releases(self, app: str, limit: int | None = None) -> list[Release]: ...
+    def listing(self, app: str) -> list[ListedRelease]: ...
     def release(self, app: str, version: int | None = None) -> Release: ...
     def release_output(self, app: str, version: int) -> Iterator[str]: ...
     def rollback(self, app: str, version: int | None, out: Output) -> Release: ...
@@ -234,6 +245,7 @@ class Backend(Protocol):
     def set_config(self, app: str, changes: Mapping[str, str | None],
                    out: Output) -> Release: ...
     def formation(self, app: str) -> dict[str, int]: ...
+    def commands(self, app: str) -> dict[str, str]: ...
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]: ...
     def restart(self, app: str) -> Release: ...
     def dynos(self, app: str) -> list[Dyno]: ...
@@ -328,6 +340,17 @@ class LocalBackend:
         found = ReleaseStore(self.layout).list(self._check(app))
         return found[-limit:] if limit else found
 
+    def listing(self, app: str) -> list[ListedRelease]:
+        from builder.slug import SlugArchive
+        from release.store import ReleaseStore
+
+        store = ReleaseStore(self.layout)
+        current = store.current(self._check(app))
+        archive = SlugArchive(self.layout)
+        return [ListedRelease(r, current is not None and r.version == current.version,
+                              bool(r.slug) and not archive.exists(r.slug))
+                for r in store.list(app)]
+
     def release(self, app: str, version: int | None = None) -> Release:
         from release.store import ReleaseStore
 
@@ -350,11 +373,12 @@ class LocalBackend:
             raise NotFound(f"The output of {release.name} is gone.") from None
 
     def rollback(self, app: str, version: int | None, out: Output) -> Release:
-        from release.rollback import rollback
+        from shipway.api import rollback_with_warnings
 
         with self._docker() as docker:
-            return rollback(self.layout, self.settings, app=self._check(app), version=version,
-                            user=self.user, out=out, docker=docker)
+            return rollback_with_warnings(self.layout, self.settings, app=self._check(app),
+                                          version=version, user=self.user, out=out,
+                                          docker=docker)
 
     def config(self, app: str) -> dict[str, str]:
         from release.config import config_vars
@@ -378,6 +402,18 @@ class LocalBackend:
         if current is not None and current.slug:
             types = SlugArchive(self.layout).get(current.slug).process_types
         return read_formation(self.layout, app).for_types(types)
+
+    def commands(self, app: str) -> dict[str, str]:
+        from builder.slug import SlugArchive
+        from release.store import ReleaseStore
+
+        current = ReleaseStore(self.layout).current(self._check(app))
+        if current is None or not current.slug:
+            return {}
+        try:
+            return dict(SlugArchive(self.layout).get(current.slug).process_types)
+        except NotFound:
+            return {}
 
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]:
         from release.dynos import scale
@@ -515,6 +551,11 @@ class RemoteBackend:
         return [openapi.release_from(d)
                 for d in self._json("GET", f"/apps/{app}/releases", params=params)]
 
+    def listing(self, app: str) -> list[ListedRelease]:
+        return [ListedRelease(openapi.release_from(d), bool(d.get("current")),
+                              bool(d.get("slug_pruned")))
+                for d in self._json("GET", f"/apps/{app}/releases")]
+
     def release(self, app: str, version: int | None = None) -> Release:
         if version is None:
             latest = self.releases(app, limit=1)
@@ -535,9 +576,12 @@ class RemoteBackend:
     def rollback(self, app: str, version: int | None, out: Output) -> Release:
         doc = self._json("POST", f"/apps/{app}/releases", body={"release": version},
                          timeout=LONG_TIMEOUT)
-        done = openapi.release_from(doc)
-        self._replay(app, done, out)
-        return done
+        for line in doc.get("output_lines", []):
+            if line.startswith(" !     "):
+                out.error(line.removeprefix(" !     "))
+            else:
+                out.line(line)
+        return openapi.release_from(doc)
 
     def config(self, app: str) -> dict[str, str]:
         return dict(self._json("GET", f"/apps/{app}/config-vars"))
@@ -552,6 +596,10 @@ class RemoteBackend:
 
     def formation(self, app: str) -> dict[str, int]:
         return {f["type"]: int(f["quantity"])
+                for f in self._json("GET", f"/apps/{app}/formation")}
+
+    def commands(self, app: str) -> dict[str, str]:
+        return {f["type"]: str(f.get("command", ""))
                 for f in self._json("GET", f"/apps/{app}/formation")}
 
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]:
@@ -658,4 +706,4 @@ def json_dump(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-__all__ = ["Backend", "LocalBackend", "RemoteBackend", "backend_for", "Slug", "AppInfo"]
+__all__ = ["Backend", "ListedRelease", "LocalBackend", "RemoteBackend", "backend_for", "Slug", "AppInfo"]

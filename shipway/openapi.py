@@ -290,6 +290,9 @@ SCHEMAS: dict[str, Json] = {
                             closed=True),
     "addon-change": _object({"addon": _ref("addon"), "release": _ref("release")}),
 }
+# a rollback answers its release plus the lines the CLI prints (footer, add-on warnings)
+SCHEMAS["rollback-done"] = _object(
+    {**SCHEMAS["release"]["properties"], "output_lines": {"type": "array", "items": STRING}})
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +322,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "Releases, oldest first; ?limit=N or Range: version a..b; max=N, order=desc.",
               "[release]"),
     Operation("POST", "/api/apps/{app}/releases",
-              "Roll back to release N (null: the one before the current).", "release",
-              "rollback"),
+              "Roll back to release N (null: the one before the current); output_lines are "
+              "what the CLI prints: launch output, footer and add-on warnings.",
+              "rollback-done", "rollback"),
     Operation("GET", "/api/apps/{app}/releases/{version}", "One release (N or vN).", "release"),
     Operation("GET", "/api/apps/{app}/releases/{version}/output",
               "Build and launch output, streamed while the release is pending.", TEXT),
