@@ -165,3 +165,73 @@ def test_shipway_server_env_picks_the_server_and_netrc_the_credentials(
     assert [a["name"] for a in apps] == ["demo"]
     for doc in apps:
         valid(doc, "app")
+
+
+def test_release_and_config_commands_through_the_api_print_what_local_ones_do(
+        api_platform: ApiPlatform, tmp_path: Path) -> None:
+    login(api_platform)
+    work = make_repo(tmp_path / "work")
+    shipway_cli("git:remote", "-a", "demo", cwd=work)  # the app comes from the remote
+    changed = shipway_cli("config:set", "GREETING=hello world", "URL=a=b", cwd=work)
+    assert changed.stdout == "Setting GREETING, URL demo... done, v2\nGREETING: hello world\n" \
+        "URL: a=b\n"
+    assert shipway_cli("config:get", "URL", cwd=work).stdout == "a=b\n"
+    assert shipway_cli("config:unset", "URL", cwd=work).stdout == \
+        "Unsetting URL demo... done, v3\n"
+    local = {"env": {"SHIPWAY_USER": DEV}}
+    home = ("--home", str(api_platform.layout.home))
+    for argv in (["config"], ["config", "--json"], ["releases"], ["releases", "--json"],
+                 ["releases", "-n", "1"], ["releases:info"], ["releases:info", "v2"]):
+        remote = shipway_cli(*argv, "-a", "demo")
+        assert remote.stdout == shipway_cli(*home, *argv, "-a", "demo", **local).stdout, argv
+    listed = shipway_cli("releases", cwd=work).stdout.splitlines()
+    assert listed[0] == "=== demo Releases - Current: v3"
+    assert listed[1].split()[:5] == ["v3", "Remove", "URL", "config", "vars"]
+    assert listed[1].endswith(f"{DEV}  less than a minute ago")
+    assert listed[3].startswith("v1  Initial release")
+    rows = json.loads(shipway_cli("releases", "--json", cwd=work).stdout)
+    assert [(r["version"], r["current"]) for r in rows] == [(3, True), (2, False), (1, False)]
+    info = shipway_cli("releases:info", "v2", cwd=work).stdout.splitlines()
+    assert info[:3] == ["=== Release v2", "Change:  Set GREETING, URL config vars",
+                        f"By:      {DEV}"]
+    assert info[5:8] == ["Config:", "  GREETING => hello world", "  URL => a=b"]
+
+
+def test_releases_list_marks_pruned_slugs(api_platform: ApiPlatform) -> None:
+    login(api_platform)
+    from release.store import ReleaseStore
+
+    ReleaseStore(api_platform.layout).create(
+        "demo", description="Deploy 1a2b3c4", user=DEV, status="succeeded", slug="f" * 64)
+    listed = shipway_cli("releases", "-a", "demo").stdout.splitlines()
+    assert listed[1].startswith("v2  Deploy 1a2b3c4 (slug pruned)  dev@example.com")
+    assert "(slug pruned)" not in listed[2]
+    assert json.loads(shipway_cli("releases", "--json", "-a", "demo").stdout)[0][
+        "slug_pruned"] is True
+
+
+def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
+                                                    tmp_path: Path) -> None:
+    login(api_platform)
+    for argv in (["releases"], ["config"], ["config:set", "A=1"], ["rollback"], ["ps"],
+                 ["ps:scale", "web=1"], ["restart"], ["logs"], ["releases:info"]):
+        failed = shipway_cli(*argv, "-a", "nope", check_rc=1)
+        assert failed.stderr == " !    Couldn't find that app: nope.\n", argv
+        assert failed.stdout == ""
+    cases = [
+        (["rollback", "v1"], 1, " !    Cannot roll back to v1: it has no slug"),
+        (["rollback", "v9"], 1, " !    Release v9 not found for demo."),
+        (["config:get", "NOPE"], 1, " !    Config var NOPE is not set on demo."),
+        (["ps:scale", "web=1"], 1, " !    demo has no deployed code yet"),
+        (["releases:output", "v1"], 1, " !    v1 has no output"),
+        (["rollback", "latest"], 2, " !    'latest' is not a release version"),
+        (["logs", "--tail", "-1"], 2, " !    --tail must be 0 or more."),
+    ]
+    for argv, code, message in cases:
+        failed = shipway_cli(*argv, "-a", "demo", check_rc=code)
+        assert failed.stderr.startswith(message), (argv, failed.stderr)
+        assert len(failed.stderr.splitlines()) == 1, failed.stderr
+    assert api_platform.layout.app_file("demo").exists()
+    no_app = shipway_cli("releases", cwd=tmp_path, check_rc=2)
+    assert "use -a APP, or run this inside a git repository whose 'platform' remote" \
+        in no_app.stderr
