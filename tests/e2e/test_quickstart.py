@@ -7,6 +7,7 @@ through the API -> slugs, slugs:contents, slugs:diff, slugs:prune --dry-run.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import secrets
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 import requests
 
@@ -76,7 +78,8 @@ def server(layout: Layout, docker_client: Any, stack_image: str,
     yield Server(layout, running, settings, app)
     running.stop()
     for c in docker_client.containers.list(all=True, filters={"label": f"shipway.app={app}"}):
-        c.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # a stopping dyno may remove itself
+            c.remove(force=True)
 
 
 def log_in(server: Server) -> None:
@@ -141,8 +144,19 @@ def test_quick_start_push_config_rollback_and_slug_tools(server: Server, tmp_pat
     assert "keeping" in dry and "Would remove 0 slugs" in dry
 
 
-@pytest.mark.xfail(strict=True, reason="shipway/commands/releases.py still runs on the local "
-                   "data home only; it passes once it uses shipway.client.backend_for(args)")
+def settled_ps(work: Path, release: str, count: int, seconds: float = 30.0) -> list[str]:
+    """``shipway ps`` once only ``count`` dynos of ``release`` remain (old ones drain first)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = shipway_cli("ps", cwd=work).stdout.splitlines()
+        dynos = [line for line in lines if line.startswith("web.")]
+        if len(dynos) == count and all(d.endswith(release) for d in dynos):
+            return lines
+        if time.monotonic() > deadline:
+            raise AssertionError(f"ps never settled on {count} dynos of {release}: {lines}")
+        time.sleep(0.5)
+
+
 def test_release_commands_work_remotely(server: Server, tmp_path: Path) -> None:
     log_in(server)
     work = work_tree(tmp_path)
@@ -153,6 +167,35 @@ def test_release_commands_work_remotely(server: Server, tmp_path: Path) -> None:
     assert f"=== {server.app} Releases - Current: v2" in releases
     changed = shipway_cli("config:set", "GREETING=Hi", "-a", server.app, cwd=work).stdout
     assert f"Setting GREETING and restarting {server.app}... done, v3" in changed
+    assert "-----> Launching... done, v3" in changed.splitlines()
     server.wait_for("Hi (release v3)")
-    shipway_cli("rollback", "v2", "-a", server.app, cwd=work)
+    assert shipway_cli("config", cwd=work).stdout == f"=== {server.app} Config Vars\nGREETING: Hi\n"
+    assert shipway_cli("config:get", "GREETING", cwd=work).stdout == "Hi\n"
+    info = shipway_cli("releases:info", cwd=work).stdout.splitlines()
+    assert info[:2] == ["=== Release v3", "Change:  Set GREETING config vars"]
+    assert "-----> Launching... done, v3" in shipway_cli("releases:output", "v3",
+                                                         cwd=work).stdout.splitlines()
+
+    back = shipway_cli("rollback", "v2", "-a", server.app, cwd=work).stdout.splitlines()
+    assert "Rolled back to v2" in back
+    assert any("doesn't add or remove add-ons" in line for line in back)
+    assert f"To undo, run: shipway rollback v3 -a {server.app}" in back
     server.wait_for("Hello (release v4)")
+    rows = shipway_cli("releases", cwd=work).stdout.splitlines()
+    assert rows[0] == f"=== {server.app} Releases - Current: v4"
+    assert rows[1].startswith("v4  Rollback to v2")
+
+    ps = settled_ps(work, "(v4)", count=1)
+    assert ps[0] == "=== web (1): python3 app.py", ps
+    assert ps[1].startswith("web.1: up ") and ps[1].endswith(" (v4)")
+    scaled = shipway_cli("ps:scale", "web=2", cwd=work).stdout
+    assert scaled == "Scaling dynos... done, now running web at 2\n"
+    assert [line.split(":")[0] for line in settled_ps(work, "(v4)", count=2)
+            if line.startswith("web.")] == ["web.1", "web.2"]
+    assert shipway_cli("restart", cwd=work).stdout == f"Restarting dynos on {server.app}... done\n"
+    server.wait_for("Hello (release v4)")
+    logs = shipway_cli("logs", "--tail", "50", cwd=work)
+    assert logs.stdout.strip() and logs.stderr == ""
+
+    wrong = shipway_cli("releases", "-a", "no-such-app", cwd=work, check_rc=1)
+    assert wrong.stderr == " !    Couldn't find that app: no-such-app.\n" and wrong.stdout == ""
