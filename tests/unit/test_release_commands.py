@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,29 @@ def test_bad_input_says_why_and_changes_nothing(
     assert code in (1, 2)
     assert message in err
     assert ReleaseStore(shop).versions("shop") == [1]
+
+
+def test_releases_mark_a_pruned_slug_and_json_says_so(
+    shop: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ReleaseStore(shop).create("shop", description="Deploy 1a2b3c4", user="dev@example.com",
+                              status="succeeded", slug="e" * 64, launched=True)
+    lines = run(shop, capsys, "releases", "-a", "shop")[1].splitlines()
+    assert lines[0] == "=== shop Releases - Current: v2"
+    assert lines[1].startswith("v2  Deploy 1a2b3c4 (slug pruned)  dev@example.com")
+    assert "pruned" not in lines[2]
+    listed = json.loads(run(shop, capsys, "releases", "--json", "-a", "shop")[1])
+    assert [(r["version"], r["slug_pruned"]) for r in listed] == [(2, True), (1, False)]
+    code, _, err = run(shop, capsys, "rollback", "v2", "-a", "shop")
+    assert code == 1 and "its slug eeeeeeeeeeee was pruned" in err
+    assert ReleaseStore(shop).versions("shop") == [1, 2]
+
+
+def test_no_app_and_no_platform_remote_is_a_usage_error(
+    shop: Layout, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(shop, capsys, "config")
+    assert (code, out) == (2, "")
+    assert "use -a APP, or run this inside a git repository whose 'platform' remote" in err
