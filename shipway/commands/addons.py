@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from shipway.addons.records import Addon
 from shipway.cli import add_app_option
 from shipway.client import LocalBackend, RemoteBackend, app_name, backend_for
-
-
-class _Console:
-    def line(self, text: str) -> None:
-        print(text, flush=True)
-
-    def error(self, text: str) -> None:
-        print(f" !     {text}", file=sys.stderr, flush=True)
+from shipway.commands.releases import ConsoleOutput
 
 
 def addon_doc(addon: Addon) -> dict[str, Any]:
@@ -68,7 +60,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         with backend._docker() as docker:
             made, release = create_addon(backend.layout, backend.settings, app=app,
                                          spec=args.spec, as_name=args.as_name,
-                                         user=backend.user, out=_Console(), docker=docker)
+                                         user=backend.user, out=ConsoleOutput(), docker=docker)
         addon, version, status = addon_doc(made), release.version, release.status
     outcome = "done" if status != "failed" else "failed to start"
     print(f"Creating {provider} on {app}... {outcome}, v{version}")
@@ -111,7 +103,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
         with backend._docker() as docker:
             _, release = destroy_addon(backend.layout, backend.settings, app=app,
                                        name=args.name, confirm=args.confirm, user=backend.user,
-                                       out=_Console(), docker=docker)
+                                       out=ConsoleOutput(), docker=docker)
         version, status = release.version, release.status
     outcome = "done" if status != "failed" else "failed to start"
     print(f"Destroying {args.name} on {app}... {outcome}, v{version}")
