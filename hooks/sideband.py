@@ -51,13 +51,17 @@ class Sideband:
 
 
 class Collector:
-    """An ``Output`` that keeps lines in a list (local commands, tests)."""
+    """An ``Output`` that keeps every line as the user would read it (``!`` lines prefixed)."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
 
     def line(self, text: str) -> None:
-        self.lines.extend(text.split("\n"))
+        self.lines.append(text)
 
     def error(self, text: str) -> None:
-        self.lines.extend(ERROR_PREFIX + part for part in text.split("\n"))
+        self.lines.append(ERROR_PREFIX + text)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.slug import Slug, SlugArchive
+from hooks.sideband import Collector
 from shipway.accounts import now_iso
 from shipway.layout import Layout
 
@@ -88,21 +89,7 @@ def make_slug(layout: Layout, app: str, files: Mapping[str, str],
     )
 
 
-class RecordedOutput:
-    """An Output keeping every line as the user would read it (``!`` lines prefixed)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def error(self, text: str) -> None:
-        self.lines.append(f" !     {text}")
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
+RecordedOutput = Collector
 
 
 def fetch(router_port: int, app: str, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:

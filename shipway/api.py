@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 from builder.slug import SlugArchive
 from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
 from hooks.pipeline import Output
+from hooks.sideband import Collector
 from release.config import config_vars, set_config
 from release.dynos import logs, processes, restart, scale
 from release.formation import read_formation
@@ -165,19 +166,6 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/slugs/{slug}/tarball", "slug_tarball"),
 )
 OPERATIONS = {(op.method, op.path): op for op in openapi.OPERATIONS}
-
-
-class Collected:
-    """An Output that keeps the lines (they also land in the release's log file)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def error(self, text: str) -> None:
-        self.lines.append(f" !     {text}")
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -370,7 +358,7 @@ class Api:
         target = req.body["release"]
         # null (Heroku's CLI default) means the release before the current one
         version = target if isinstance(target, int) or target is None else version_of(target)
-        out = Collected()
+        out = Collector()
         with self._docker() as docker:
             done = rollback_with_warnings(self.layout, self.settings, app=app.name,
                                           version=version, user=req.who.email, out=out,
@@ -402,7 +390,7 @@ class Api:
         app = self._app(req)
         with self._docker() as docker:
             release = set_config(self.layout, self.settings, app=app.name, changes=req.body,
-                                 user=req.who.email, out=Collected(), docker=docker)
+                                 user=req.who.email, out=Collector(), docker=docker)
         return Response(body=dict(release.config),
                         headers=[("Shipway-Release", str(release.version)),
                                  ("Shipway-Release-Status", release.status)])
@@ -423,7 +411,7 @@ class Api:
         with self._docker() as docker:
             addon, release = create_addon(
                 self.layout, self.settings, app=app.name, spec=req.body["plan"],
-                as_name=req.body.get("attachment"), user=req.who.email, out=Collected(),
+                as_name=req.body.get("attachment"), user=req.who.email, out=Collector(),
                 docker=docker)
         return Response(201, {"addon": addon_doc(addon), "release": self._release_json(release)})
 
@@ -444,7 +432,7 @@ class Api:
         with self._docker() as docker:
             addon, release = destroy_addon(
                 self.layout, self.settings, app=app.name, name=req.params["addon"],
-                confirm=req.query.get("confirm"), user=req.who.email, out=Collected(),
+                confirm=req.query.get("confirm"), user=req.who.email, out=Collector(),
                 docker=docker)
         return Response(body={"addon": addon_doc(addon), "release": self._release_json(release)})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,14 @@ def docker_client() -> Iterator[Any]:
         raise
     yield client
     client.close()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers that must print their own URL)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def run_git(*args: str, cwd: Path, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:

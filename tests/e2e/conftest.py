@@ -7,24 +7,10 @@ from typing import Any
 import pytest
 
 from builder.stack import ensure_stack
+from hooks.sideband import Collector
 from shipway.settings import Settings
 
-
-class PrintedOutput:
-    """An Output that keeps every line a pusher would read (``!`` lines prefixed)."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def error(self, text: str) -> None:
-        self.lines.append(f" !     {text}")
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
+PrintedOutput = Collector
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,17 +18,10 @@ from shipway.apps import create_app
 from shipway.layout import Layout
 from shipway.server import RunningServer, start_platform
 from shipway.settings import Settings
-from tests.conftest import run_git
+from tests.conftest import free_port, run_git
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 APP = "hello"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -12,7 +12,6 @@ import http.client
 import json
 import secrets
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,18 +26,11 @@ from shipway.client import read_credentials
 from shipway.layout import Layout
 from shipway.server import RunningServer, start_platform
 from shipway.settings import Settings
-from tests.conftest import run_git
+from tests.conftest import free_port, run_git
 from tests.integration.test_api_support import shipway_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EMAIL = "you@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
