@@ -308,6 +308,13 @@ def addon_volumes(layout: Layout, app: str) -> dict[str, dict[str, str]]:
     return {host: {"bind": inside, "mode": "rw"} for host, inside in mounts_for(layout, app).items()}
 
 
+def addon_network(layout: Layout, app: str) -> str | None:
+    """The app's own network when an add-on needs one (its Redis listens there), else None."""
+    from shipway.addons.store import network_for
+
+    return network_for(layout, app)
+
+
 def start_dyno(
     docker: Any, layout: Layout, settings: Settings, image: str, release: Release, process_type: str,
     index: int, command: str,
@@ -333,6 +340,7 @@ def start_dyno(
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
         volumes={slug_volume_name(release.slug): {"bind": "/app", "mode": "ro"},
                  **addon_volumes(layout, release.app)},
+        network=addon_network(layout, release.app),
         mem_limit=settings.launch_memory,
         pids_limit=settings.launch_pids,
         init=True,  # signals reach the app and zombies are reaped

@@ -12,7 +12,11 @@
         releases/.lock        per-app mutation lock
         formation.toml        process counts (release/)
         cache/                buildpack CACHE_DIR (builder/)
+        backups/              pg:backups of its database: bNNN.dump, backups.toml,
+                              schedule.toml (shipway/addons/pgbackups.py)
       slugs/SHA256.tar.gz     content-addressed slugs, SHA256.toml metadata (builder/slug.py)
+      addons/APP/NAME/        data an add-on keeps on this host: a redis server's config
+                              and append-only file (shipway/addons/redis.py)
       logs/                   build and launch logs, server log
       run/                    router routes, pid files
 
@@ -50,6 +54,13 @@ class Layout:
     @property
     def slugs_dir(self) -> Path:
         return self.home / "slugs"
+
+    @property
+    def addons_dir(self) -> Path:
+        return self.home / "addons"
+
+    def backups_dir(self, app: str) -> Path:
+        return self.app_dir(app) / "backups"
 
     @property
     def logs_dir(self) -> Path:

@@ -78,19 +78,22 @@ def start_platform(layout: Layout, settings: Settings, *,
     import docker as docker_sdk
 
     from release.reconcile import Supervisor, reconcile
+    from shipway.addons.supervise import AddonSupervisor, reconcile_addons
     from shipway.deploy import DeployStage
     from shipway.router import Router
 
     factory = docker_factory or docker_sdk.from_env
     layout.ensure()
     client = factory()
+    reconcile_addons(layout, settings, docker=client)  # a worker's Redis runs before it boots
     reconcile(layout, settings, docker=client)
     router = Router(layout, settings).start()
     supervisor = Supervisor(layout, settings, docker=client).start()
+    addon_supervisor = AddonSupervisor(layout, settings, docker=client).start()
     running = start(layout, settings, stage=DeployStage(layout, settings, docker_factory=factory),
                     api=_api(layout, settings, factory))
     running.router = router
-    running.on_stop.extend([router.stop, supervisor.stop, client.close])
+    running.on_stop.extend([router.stop, supervisor.stop, addon_supervisor.stop, client.close])
     return running
 
 

@@ -24,6 +24,8 @@ key                           default         meaning
 ``launch.stop_grace``         30              seconds between SIGTERM and SIGKILL
 ``launch.memory``             ``512m``        memory limit of a dyno
 ``launch.pids``               256             pids limit of a dyno
+``postgresql_url``            ``""``          server the postgresql add-on administers
+``redis.plans``               mini, premium   redis add-on plans: a table of NAME = megabytes
 ============================  ==============  ==============================================
 """
 
@@ -38,6 +40,10 @@ from shipway.errors import SettingsError
 
 GiB = 1024**3
 MB = 1000**2
+# Heroku Data for Redis' smallest plans, in megabytes of maxmemory
+REDIS_PLANS = {"mini": 25, "premium": 256}
+# settings whose value is a whole table, not more dotted keys
+TABLES = {"redis.plans": "redis_plans"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class Settings:
     launch_memory: str = "512m"
     launch_pids: int = 256
     postgresql_url: str = ""
+    redis_plans: dict[str, int] = field(default_factory=lambda: dict(REDIS_PLANS))
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -72,11 +79,22 @@ def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and dotted not in TABLES:
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
     return flat
+
+
+def _plans(path: Path, dotted: str, value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not value:
+        raise SettingsError(f"{path}: setting {dotted!r} must be a table of NAME = megabytes")
+    for plan, size in value.items():
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise SettingsError(
+                f"{path}: setting {dotted}.{plan} must be a positive number of megabytes, "
+                f"got {size!r}")
+    return {str(k): int(v) for k, v in value.items()}
 
 
 def load_settings(path: Path) -> Settings:
@@ -95,6 +113,9 @@ def load_settings(path: Path) -> Settings:
         spec = known.get(name)
         if spec is None:
             raise SettingsError(f"{path}: unknown setting {dotted!r}")
+        if dotted in TABLES:
+            values[name] = _plans(path, dotted, value)
+            continue
         default = getattr(Settings(), name)
         expected: tuple[type, ...] = (type(default),)
         if isinstance(default, float):

@@ -20,12 +20,14 @@ class Provisioned:
     """What a provider hands back: the config vars to set and how to find the resource again.
 
     ``mounts`` maps host paths to container paths the app's dynos need (e.g. a server's
-    unix socket folder).
+    unix socket folder); ``network`` is a Docker network the app's dynos join (e.g. the one
+    its own Redis server listens on), empty when none is needed.
     """
 
     resource: dict[str, str]
     config: dict[str, str]
     mounts: dict[str, str] = field(default_factory=dict)
+    network: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Addon:
     mounts: dict[str, str]
     created_at: str
     user: str
+    network: str = ""
 
 
 class Provider(Protocol):
@@ -54,3 +57,14 @@ class Provider(Protocol):
 
     def info(self, resource: dict[str, str]) -> dict[str, str]:
         """A few facts for ``addons:info``."""
+
+
+class Supervised(Protocol):
+    """A provider that runs the resource's process itself (e.g. a Redis container).
+
+    ``reconcile`` runs at server start and from the add-on supervisor: it starts the process
+    again, from the data it keeps, when it is not running.
+    """
+
+    def reconcile(self, resource: dict[str, str]) -> str:
+        """Make the process run; answer what was done (``running``, ``started``)."""

@@ -24,14 +24,15 @@ from shipway.log import get as get_log
 from shipway.names import check_config_key
 from shipway.settings import Settings
 
-DEFAULT_ATTACHMENT = {"postgresql": "DATABASE"}
+DEFAULT_ATTACHMENT = {"postgresql": "DATABASE", "redis": "REDIS"}
 WORDS = ("shiny", "quiet", "rapid", "amber", "cosmic", "solid", "sunny", "misty", "polar",
          "rigid", "vivid", "round", "tidy", "swift", "gentle", "cubic")
 
 ProviderFactory = Callable[[str, Settings], Provider]
 
 
-def _lock(layout: Layout, app: str) -> Any:
+def addons_lock(layout: Layout, app: str) -> Any:
+    """Held while an app's add-ons change (and while the supervisor looks at them)."""
     return locked(layout.app_dir(app) / ".addons.lock")
 
 
@@ -43,10 +44,11 @@ def addon_name(provider: str, taken: set[str]) -> str:
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
+    """``redis:mini`` -> (redis, mini); no plan -> (redis, "") and the provider's default."""
     provider, _, plan = spec.partition(":")
     if not provider:
-        raise UsageError("Name the add-on provider, e.g. postgresql or postgresql:dev.")
-    return provider, plan or "dev"
+        raise UsageError("Name the add-on provider, e.g. postgresql or redis:mini.")
+    return provider, plan
 
 
 def create_addon(
@@ -60,18 +62,22 @@ def create_addon(
     attachment = attachment.replace("-", "_")
     check_config_key(f"{attachment}_URL")
     provider = provider_factory(provider_name, settings)
+    plan = plan or str(getattr(provider, "default_plan", "dev"))
     log = get_log(app=app, user=user, addon=provider_name)
-    with _lock(layout, app):
+    with addons_lock(layout, app):
         existing = attached(layout, app)
         if any(a.attachment == attachment for a in existing):
             raise Conflict(f"{attachment} is already attached to {app}: use --as OTHER_NAME.")
-        provisioned = provider.provision(app, plan, {})
+        name = addon_name(provider_name, {a.name for a in existing})
+        # providers that keep data under the data home (redis) need to know where and as what
+        options = {"home": str(layout.home), "addon": name}
+        provisioned = provider.provision(app, plan, options)
         config = {f"{attachment}_{key}": value for key, value in provisioned.config.items()}
         addon = Addon(
-            name=addon_name(provider_name, {a.name for a in existing}), provider=provider_name,
+            name=name, provider=provider_name,
             plan=plan, attachment=attachment, config_vars=tuple(sorted(config)),
             resource=provisioned.resource, mounts=provisioned.mounts, created_at=now_iso(),
-            user=user,
+            user=user, network=provisioned.network,
         )
         try:
             save(layout, app, [*existing, addon])
@@ -95,7 +101,7 @@ def destroy_addon(
     """Deprovision (sessions terminated first), then release ``Detach NAME (provider)``."""
     if confirm != app:
         raise UsageError(f"This destroys the add-on's data. To proceed, pass --confirm {app}.")
-    with _lock(layout, app):
+    with addons_lock(layout, app):
         addon = find(layout, app, name)
         provider = provider_factory(addon.provider, settings)
         provider.deprovision(addon.resource)

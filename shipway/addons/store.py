@@ -27,6 +27,7 @@ def attached(layout: Layout, app: str) -> list[Addon]:
             name=a["name"], provider=a["provider"], plan=a["plan"], attachment=a["attachment"],
             config_vars=tuple(a.get("config_vars", [])), resource=dict(a.get("resource", {})),
             mounts=dict(a.get("mounts", {})), created_at=a["created_at"], user=a["user"],
+            network=str(a.get("network", "")),
         )
         for a in doc.get("addons", [])
     ]
@@ -39,7 +40,7 @@ def save(layout: Layout, app: str, addons: list[Addon]) -> None:
                 "name": a.name, "provider": a.provider, "plan": a.plan,
                 "attachment": a.attachment, "config_vars": list(a.config_vars),
                 "resource": a.resource, "mounts": a.mounts, "created_at": a.created_at,
-                "user": a.user,
+                "user": a.user, "network": a.network,
             }
             for a in addons
         ]
@@ -61,3 +62,11 @@ def mounts_for(layout: Layout, app: str) -> dict[str, str]:
     for addon in attached(layout, app):
         found.update(addon.mounts)
     return found
+
+
+def network_for(layout: Layout, app: str) -> str | None:
+    """The Docker network the app's dynos join for their add-ons (one per app), if any."""
+    for addon in attached(layout, app):
+        if addon.network:
+            return addon.network
+    return None
