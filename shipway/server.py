@@ -78,6 +78,7 @@ def start_platform(layout: Layout, settings: Settings, *,
     import docker as docker_sdk
 
     from release.reconcile import Supervisor, reconcile
+    from shipway.addons.pgbackups import BackupScheduler
     from shipway.addons.supervise import AddonSupervisor, reconcile_addons
     from shipway.deploy import DeployStage
     from shipway.router import Router
@@ -90,10 +91,12 @@ def start_platform(layout: Layout, settings: Settings, *,
     router = Router(layout, settings).start()
     supervisor = Supervisor(layout, settings, docker=client).start()
     addon_supervisor = AddonSupervisor(layout, settings, docker=client).start()
+    backups = BackupScheduler(layout).start()
     running = start(layout, settings, stage=DeployStage(layout, settings, docker_factory=factory),
                     api=_api(layout, settings, factory))
     running.router = router
-    running.on_stop.extend([router.stop, supervisor.stop, addon_supervisor.stop, client.close])
+    running.on_stop.extend([router.stop, supervisor.stop, addon_supervisor.stop, backups.stop,
+                            client.close])
     return running
 
 

@@ -87,6 +87,20 @@ class PostgreSQLProvider:
             except psycopg.Error as exc:
                 raise AddonError(f"Could not deprovision PostgreSQL: {_one_line(exc)}") from exc
 
+    def reset(self, resource: dict[str, str]) -> None:
+        """``pg:reset``: the database dropped (its sessions ended) and made again, empty."""
+        database, role = resource["database"], resource["role"]
+        with self._connect() as conn:
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(database)))
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(role)))
+                conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(database)))
+            except psycopg.Error as exc:
+                raise AddonError(f"Could not reset the database: {_one_line(exc)}") from exc
+
     def info(self, resource: dict[str, str]) -> dict[str, str]:
         with self._connect() as conn:
             row = conn.execute(
