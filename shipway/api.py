@@ -156,6 +156,20 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps/{app}/addons", "addons_create"),
     _route("GET", "/api/apps/{app}/addons/{addon}", "addon_info"),
     _route("DELETE", "/api/apps/{app}/addons/{addon}", "addon_destroy"),
+    *(_route(method, path, handler) for method, path, handler in (
+        ("GET", "/api/apps/{app}/pg", "pg_info"),
+        ("POST", "/api/apps/{app}/pg/psql", "pg_psql"),
+        ("POST", "/api/apps/{app}/pg/reset", "pg_reset"),
+        ("GET", "/api/apps/{app}/pg/backups", "pg_backups"),
+        ("POST", "/api/apps/{app}/pg/backups", "pg_capture"),
+        ("GET", "/api/apps/{app}/pg/backups/{backup}", "pg_backup"),
+        ("GET", "/api/apps/{app}/pg/backups/{backup}/download", "pg_download"),
+        ("POST", "/api/apps/{app}/pg/backups/{backup}/restore", "pg_restore"),
+        ("DELETE", "/api/apps/{app}/pg/backups/{backup}", "pg_delete"),
+        ("GET", "/api/apps/{app}/pg/backup-schedules", "pg_schedules"),
+        ("PUT", "/api/apps/{app}/pg/backup-schedules", "pg_schedule"),
+        ("DELETE", "/api/apps/{app}/pg/backup-schedules", "pg_unschedule"),
+    )),
     _route("GET", "/api/slugs", "slugs_list"),
     _route("GET", "/api/slugs/diff", "slugs_diff"),
     _route("POST", "/api/slugs/verify", "slugs_verify"),
@@ -435,6 +449,49 @@ class Api:
                 confirm=req.query.get("confirm"), user=req.who.email, out=Collector(),
                 docker=docker)
         return Response(body={"addon": addon_doc(addon), "release": self._release_json(release)})
+
+    # pg (issue #16): each handler is a function in shipway/api_pg.py
+    def _pg(self, req: Request, name: str) -> Response:
+        from shipway import api_pg  # api_pg imports this module for Request and Response
+
+        handler: Callable[[Api, Request], Response] = getattr(api_pg, name)
+        return handler(self, req)
+
+    def pg_info(self, req: Request) -> Response:
+        return self._pg(req, "pg_info")
+
+    def pg_psql(self, req: Request) -> Response:
+        return self._pg(req, "pg_psql")
+
+    def pg_reset(self, req: Request) -> Response:
+        return self._pg(req, "pg_reset")
+
+    def pg_backups(self, req: Request) -> Response:
+        return self._pg(req, "pg_backups")
+
+    def pg_capture(self, req: Request) -> Response:
+        return self._pg(req, "pg_capture")
+
+    def pg_backup(self, req: Request) -> Response:
+        return self._pg(req, "pg_backup")
+
+    def pg_download(self, req: Request) -> Response:
+        return self._pg(req, "pg_download")
+
+    def pg_restore(self, req: Request) -> Response:
+        return self._pg(req, "pg_restore")
+
+    def pg_delete(self, req: Request) -> Response:
+        return self._pg(req, "pg_delete")
+
+    def pg_schedules(self, req: Request) -> Response:
+        return self._pg(req, "pg_schedules")
+
+    def pg_schedule(self, req: Request) -> Response:
+        return self._pg(req, "pg_schedule")
+
+    def pg_unschedule(self, req: Request) -> Response:
+        return self._pg(req, "pg_unschedule")
 
     def _formation(self, app: str) -> list[openapi.Json]:
         current = self.store.current(app)

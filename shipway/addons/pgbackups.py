@@ -261,8 +261,10 @@ def _env(db: Database) -> dict[str, str]:
 
 
 def _last_line(text: str) -> str:
+    """The line that says why: the first ``error:`` line of pg_dump/pg_restore, else the last."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[-1].split())[:300] if lines else ""
+    chosen = next((line for line in lines if "error:" in line), lines[-1] if lines else "")
+    return " ".join(chosen.split())[:300]
 
 
 # schedules ----------------------------------------------------------------------------------
