@@ -52,6 +52,7 @@ LABEL_ADDON = "shipway.addon"
 LABEL_APP = "shipway.app"
 LABEL_HOME = "shipway.home"
 ROLE = "addon"
+NETWORK_ROLE = "addon-network"  # only networks made here are ever removed here
 # a uid of no user in the image: redis runs unprivileged even when Shipway runs as root
 UNPRIVILEGED_UID = 65532
 READY_SECONDS = 30.0
@@ -159,7 +160,8 @@ def ensure_network(docker: Any, name: str, *, home: str, app: str) -> Any:
         return docker.networks.get(name)
     try:
         return docker.networks.create(name, driver="bridge", check_duplicate=True,
-                                      labels={LABEL_HOME: home, LABEL_APP: app})
+                                      labels={LABEL_HOME: home, LABEL_APP: app,
+                                              LABEL_ROLE: NETWORK_ROLE})
     except docker_sdk.errors.APIError:
         return docker.networks.get(name)  # made at the same moment by another process
 

@@ -4,7 +4,8 @@
 Redis would crash), and then every few seconds from the ``AddonSupervisor`` thread. Docker's
 restart policy covers a crash; this covers a container removed or stopped by hand, and a host
 that came back without it. Add-on containers of this data home that no attached add-on owns
-(an app destroyed with its add-ons) are removed.
+(an app destroyed with its add-ons) are removed, and so are the add-on networks no add-on
+needs once no container is left on them (old dynos stop a little after a detach).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from shipway.addons import load_provider
 from shipway.addons.records import Provider
+from shipway.addons.redis import NETWORK_ROLE, remove_network_if_unused
 from shipway.addons.service import addons_lock
 from shipway.addons.store import attached
 from shipway.errors import ShipwayError
@@ -50,6 +52,7 @@ def reconcile_addons(layout: Layout, settings: Settings, *, docker: Any | None =
             outcomes.update(_reconcile_app(layout, settings, app, providers, provider_factory))
     if docker is not None:
         _remove_orphans(layout, docker, owned)
+        _remove_unused_networks(layout, docker)
     return outcomes
 
 
@@ -97,6 +100,22 @@ def _remove_orphans(layout: Layout, docker: Any, owned: set[tuple[str, str]]) ->
                 _remove(container, app, name)
         else:
             _remove(container, app, name)
+
+
+def _remove_unused_networks(layout: Layout, docker: Any) -> None:
+    import docker as docker_sdk
+
+    try:
+        found = docker.networks.list(filters={"label": [
+            f"{LABEL_ROLE}={NETWORK_ROLE}", f"{LABEL_HOME}={layout.home}"]})
+    except docker_sdk.errors.APIError:
+        return
+    for network in found:
+        app = (network.attrs.get("Labels") or {}).get(LABEL_APP, "")
+        needed = bool(app) and layout.app_file(app).exists() and any(
+            a.network == network.name for a in attached(layout, app))
+        if not needed:
+            remove_network_if_unused(docker, network.name)
 
 
 def _remove(container: Any, app: str, name: str) -> None:

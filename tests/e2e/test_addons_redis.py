@@ -163,3 +163,9 @@ def test_rq_app_with_its_own_redis(redis_live: Live, app_name: str, docker_clien
         all=True, filters={"label": f"shipway.addon={addon.name}"})
     assert not Path(addon.resource["folder"]).exists()
     assert get(live, app) == (200, "no redis attached (release v4)\n")
+    # the app's network goes once the old dynos on it have stopped
+    network = f"shipway-{home_id(str(live.layout.home))}-{app}"
+    deadline = time.monotonic() + 30
+    while docker_client.networks.list(names=[network]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not docker_client.networks.list(names=[network])
