@@ -11,6 +11,8 @@ needs once no container is left on them (old dynos stop a little after a detach)
 from __future__ import annotations
 
 import contextlib
+import re
+import shutil
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from shipway.addons.store import attached
 from shipway.errors import ShipwayError
 from shipway.layout import Layout
 from shipway.log import get as get_log
+from shipway.names import APP_NAME
 from shipway.settings import Settings
 
 RECHECK_SECONDS = 5.0
@@ -30,6 +33,8 @@ LABEL_ROLE = "shipway.role"
 LABEL_HOME = "shipway.home"
 LABEL_ADDON = "shipway.addon"
 LABEL_APP = "shipway.app"
+
+ADDON_NAME = re.compile(r"[a-z][a-z0-9-]{1,62}")
 
 ProviderFactory = Callable[[str, Settings], Provider]
 
@@ -90,16 +95,16 @@ def _remove_orphans(layout: Layout, docker: Any, owned: set[tuple[str, str]]) ->
         return
     for container in found:
         app, name = container.labels.get(LABEL_APP, ""), container.labels.get(LABEL_ADDON, "")
-        if (app, name) in owned:
+        if (app, name) in owned or not APP_NAME.fullmatch(app) or not ADDON_NAME.fullmatch(name):
             continue
         if layout.app_file(app).exists():
             # it may be an add-on being provisioned right now: look again under the lock
             with addons_lock(layout, app):
                 if any(a.name == name for a in attached(layout, app)):
                     continue
-                _remove(container, app, name)
+                _remove(layout, container, app, name)
         else:
-            _remove(container, app, name)
+            _remove(layout, container, app, name)
 
 
 def _remove_unused_networks(layout: Layout, docker: Any) -> None:
@@ -118,12 +123,14 @@ def _remove_unused_networks(layout: Layout, docker: Any) -> None:
             remove_network_if_unused(docker, network.name)
 
 
-def _remove(container: Any, app: str, name: str) -> None:
+def _remove(layout: Layout, container: Any, app: str, name: str) -> None:
+    """An orphan goes with the data it kept (``HOME/addons/APP/NAME``)."""
     import docker as docker_sdk
 
     get_log(app=app, addon=name).warning("addon.orphan_removed")
     with contextlib.suppress(docker_sdk.errors.APIError):
         container.remove(force=True)
+    shutil.rmtree(layout.addons_dir / app / name, ignore_errors=True)
 
 
 class AddonSupervisor:

@@ -164,3 +164,42 @@ def test_the_supervisor_reconciles_supervised_add_ons_and_survives_a_failing_one
     assert network_for(layout, "web") == "net-web"
     save(layout, "web", [addon("database", "postgresql")])
     assert network_for(layout, "web") is None
+
+
+class FakeContainer:
+    def __init__(self, app: str, name: str) -> None:
+        self.labels = {"shipway.app": app, "shipway.addon": name, "shipway.role": "addon"}
+        self.removed = False
+
+    def remove(self, force: bool = False) -> None:
+        self.removed = True
+
+
+class FakeDocker:
+    """Just what the supervisor's sweep asks of Docker: list containers and networks."""
+
+    def __init__(self, containers: list[FakeContainer]) -> None:
+        self.containers = self
+        self.networks = self
+        self.found = containers
+
+    def list(self, **filters: Any) -> list[Any]:
+        return list(self.found) if "all" in filters else []
+
+
+def test_add_on_containers_nobody_owns_go_with_their_data(layout: Layout) -> None:
+    create_app(layout, "web", "dev@example.com")
+    save(layout, "web", [addon("redis-kept-1", "redis", "net-web")])
+    kept, stray, of_gone_app = (FakeContainer("web", "redis-kept-1"),
+                                FakeContainer("web", "redis-stray-2"),
+                                FakeContainer("gone", "redis-old-3"))
+    for app, name in (("web", "redis-stray-2"), ("gone", "redis-old-3"), ("web", "redis-kept-1")):
+        (layout.addons_dir / app / name / "data").mkdir(parents=True)
+    strange = FakeContainer("../etc", "x")  # labels are not trusted as paths
+    docker = FakeDocker([kept, stray, of_gone_app, strange])
+    reconcile_addons(layout, Settings(), docker=docker,
+                     provider_factory=lambda name, settings: Unsupervised())  # type: ignore
+    assert (kept.removed, stray.removed, of_gone_app.removed, strange.removed) == (
+        False, True, True, False)
+    assert sorted(str(p.relative_to(layout.addons_dir)) for p in layout.addons_dir.glob("*/*")) \
+        == ["web/redis-kept-1"]
