@@ -443,8 +443,8 @@ def start_formation(
 
 
 def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Route:
-    """Move the app's traffic to these web dynos, atomically (one file rename)."""
-    backends = []
+    """Move the app's traffic to these web dynos (returns once the router serves them)."""
+    backends, names = [], []
     for container in containers:
         if container.labels.get(LABEL_PROCESS) != "web":
             continue
@@ -453,7 +453,8 @@ def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Rou
             backend = backend_of(container)
             if backend:
                 backends.append(backend)
-    route = Route(release.app, release.version, tuple(backends))
+                names.append(container.labels.get(LABEL_DYNO, ""))
+    route = Route(release.app, release.version, tuple(backends), tuple(names))
     write_route(layout, route)
     return route
 

@@ -149,7 +149,8 @@ def test_scale_ps_and_round_robin(
         scale(layout, SETTINGS, app=app, counts={"clock": 1}, docker=docker_client)
     scale(layout, SETTINGS, app=app, counts={"web": 0, "worker": 0}, docker=docker_client)
     assert eventually(lambda: running_dynos(layout, app, docker_client) == [])
-    assert fetch(router.port, app) == (503, f"{app} has no web process running.\n")
+    status, page = fetch(router.port, app)
+    assert status == 503 and f"<strong>{app}</strong> has no web process running" in page
 
 
 def test_restart_replaces_dynos_and_logs_show_them(
