@@ -339,22 +339,34 @@ def reload(layout: Layout, listen: Listen | None = None) -> None:
     before = workers(pid)
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + RELOAD_TIMEOUT
+    quitting = False
     while time.monotonic() < deadline:
         now = workers(pid)
         fresh = now - before
-        # new workers run, and the old ones took their QUIT (they accept no new connection)
-        if fresh and all(_title(p) == b"worker process" for p in fresh) and all(
-                _title(p) in (None, b"worker process is shutting down") for p in before & now):
+        if not quitting and fresh and all(_title(p) == b"worker process" for p in fresh):
+            # the master tells the old workers to finish only 100 ms after the new ones
+            # started (a fixed pause in nginx); its signal is the one we send now
+            for old in before & now:
+                if _title(old) == b"worker process":
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(old, signal.SIGQUIT)
+            quitting = True
+        # the old workers took their QUIT: they accept no new connection
+        if quitting and all(_title(p) in (None, b"worker process is shutting down")
+                            for p in before & now):
             return
-        time.sleep(0.005)
+        time.sleep(0.002)
     log.get(component="router").error("router_reload_failed", error=_last_error(layout))
 
 
 def _title(pid: int) -> bytes | None:
-    """What an nginx process says it is (``worker process``), None once it is gone."""
+    """What an nginx process says it is (``worker process``), None once it exited (a zombie
+    the master has not reaped yet has an empty command line)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
+        return None
+    if not cmdline:
         return None
     return cmdline.split(b"\0", 1)[0].removeprefix(b"nginx: ").strip()
 
