@@ -5,18 +5,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import re
 import socket
 import socketserver
+import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 from release.routes import Route, write_route
+from shipway import nginx
 from shipway.apps import create_app
+from shipway.cli import main
 from shipway.layout import Layout
 from shipway.router import Router
 from shipway.settings import Settings
@@ -381,3 +388,129 @@ def test_a_websocket_echoes_through_the_router(router: Router, layout: Layout) -
         frame = client.recv(4096)
         assert frame == bytes([0x81, 11]) + b"echo: hello"
     listener.close()
+
+
+# custom domains and HTTPS ----------------------------------------------------------------------
+def make_certificate(folder: Path, host: str, name: str = "cert") -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (and its key), made with openssl."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={host}", "-addext", f"subjectAltName=DNS:{host}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+def https_get(port: int, host: str, cafile: Path, path: str = "/") -> tuple[str, str]:
+    """(status line, body) of a GET over TLS with SNI ``host``, checked against ``cafile``."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].decode(), body.decode()
+
+
+def shipway(layout: Layout, *args: str) -> int:
+    return main(["--home", str(layout.home), *args])
+
+
+def test_a_custom_domain_routes_to_its_app_and_belongs_to_one_app(
+    router: Router, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = backend("shop-dyno")
+    write_route(layout, Route("shop", 2, (address(app),)))
+    create_app(layout, "other", "dev@example.com")
+    assert get(router, host="www.shop.test")[0] == 404
+
+    assert shipway(layout, "domains:add", "WWW.Shop.test", "-a", "shop") == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Adding www.shop.test to shop... done"
+    assert get(router, "/hi", host="www.shop.test") == (200, "shop-dyno /hi 127.0.0.1")
+    assert get(router, "/hi", host="shop.localhost") == (200, "shop-dyno /hi 127.0.0.1")
+
+    assert shipway(layout, "domains:add", "www.shop.test", "-a", "other") == 1
+    assert capsys.readouterr().err == " !    www.shop.test is already taken by another app.\n"
+    assert shipway(layout, "domains:add", "bad_host!", "-a", "other") == 1
+    assert "is not a valid domain name" in capsys.readouterr().err
+    assert shipway(layout, "domains:add", "x.localhost", "-a", "other") == 2
+    assert "under the router's domain localhost" in capsys.readouterr().err
+    assert shipway(layout, "domains", "-a", "other") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "=== other Shipway Domain", "other.localhost", "",
+        "=== other Custom Domains", "other has no custom domains."]
+    assert shipway(layout, "domains", "-a", "shop") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "www.shop.test"
+
+    assert shipway(layout, "domains:remove", "www.shop.test", "-a", "shop") == 0
+    assert capsys.readouterr().out == "Removing www.shop.test from shop... done\n"
+    assert get(router, host="www.shop.test")[0] == 404
+    app.shutdown()
+
+
+def test_https_with_an_operators_certificate(
+    router: Router, layout: Layout, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = backend("secure")
+    write_route(layout, Route("shop", 2, (address(app),), ("web.1",)))
+    cert, key = make_certificate(tmp_path, "www.shop.test")
+    _, other_key = make_certificate(tmp_path, "www.shop.test", "other")
+    assert shipway(layout, "domains:add", "www.shop.test", "-a", "shop") == 0
+
+    assert shipway(layout, "certs:add", str(cert), str(other_key), "-a", "shop") == 2
+    captured = capsys.readouterr()
+    assert captured.err == " !    The private key does not match the certificate.\n"
+    assert shipway(layout, "certs", "-a", "shop") == 0
+    assert capsys.readouterr().out.startswith("shop has no SSL certificates.")
+    assert not (layout.app_dir("shop") / "tls").exists()  # nothing half-written
+
+    assert shipway(layout, "certs:add", str(cert), str(key), "-a", "shop") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Adding SSL certificate to shop... done"
+    assert "Common Name(s):     www.shop.test" in out
+    status, body = https_get(router.https_port, "www.shop.test", cert, "/hello")
+    assert (status, body) == ("HTTP/1.1 200 OK", "secure /hello 127.0.0.1")
+    status, body = https_get(router.https_port, "www.shop.test", cert, "/headers")
+    assert "X-Forwarded-Proto: https" in body
+    assert f"X-Forwarded-Port: {router.https_port}" in body
+    with pytest.raises(ssl.SSLError):  # a host without a certificate gets no handshake
+        https_get(router.https_port, "other.localhost", cert)
+
+    assert shipway(layout, "certs:remove", "-a", "shop") == 0
+    assert capsys.readouterr().out == "Removing SSL certificate from shop... done\n"
+    with pytest.raises(ssl.SSLError):
+        https_get(router.https_port, "www.shop.test", cert)
+    app.shutdown()
+
+
+def test_router_lines_in_the_apps_logs(
+    router: Router, layout: Layout, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert get(router, "/before-deploy")[0] == 503
+    app = backend("logged")
+    write_route(layout, Route("shop", 2, (address(app),), ("web.1",)))
+    conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=10)
+    conn.request("GET", "/items?page=2", headers={"Host": "shop.localhost",
+                                                  "X-Request-Id": "req-from-the-client-1"})
+    assert conn.getresponse().read().startswith(b"logged")
+    conn.close()
+    deadline = time.monotonic() + 5
+    while "req-from-the-client-1" not in nginx.router_log(layout, "shop").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert shipway(layout, "logs", "-a", "shop", "--source", "router") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(
+        r"\S+\+00:00 router: at=error code=H14 desc=\"No web processes running\" method=GET "
+        r"path=\"/before-deploy\" host=shop\.localhost request_id=[0-9a-f]{32} "
+        r"fwd=\"127\.0\.0\.1\" dyno= connect= service= status=503 bytes=\d+ protocol=http",
+        lines[0]), lines[0]
+    assert re.fullmatch(
+        r"\S+\+00:00 router: at=info method=GET path=\"/items\?page=2\" host=shop\.localhost "
+        r"request_id=req-from-the-client-1 fwd=\"127\.0\.0\.1\" dyno=web\.1 connect=\d+ms "
+        r"service=\d+ms status=200 bytes=\d+ protocol=http", lines[1]), lines[1]
+    assert shipway(layout, "logs", "-a", "shop", "--source", "nginx") == 2
+    assert capsys.readouterr().err.startswith(" !    Unknown log source 'nginx'")
+    app.shutdown()
