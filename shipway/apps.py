@@ -46,3 +46,6 @@ def destroy_app(layout: Layout, name: str) -> None:
         layout.app_file(name).unlink()
         shutil.rmtree(layout.app_dir(name), ignore_errors=True)
     nginx.drop_app(layout, name)
+    # its router and state-change lines go with it: a new app of that name starts clean
+    nginx.router_log(layout, name).unlink(missing_ok=True)
+    (layout.logs_dir / "shipway" / f"{name}.log").unlink(missing_ok=True)

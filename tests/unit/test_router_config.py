@@ -124,3 +124,18 @@ def test_router_settings_from_shipway_toml(tmp_path: Path) -> None:
     path.write_text("[router]\nhttps_port = 70000\n")
     with pytest.raises(SettingsError, match="'router.https_port' must be a TCP port"):
         load_settings(path)
+
+
+def test_a_destroyed_app_leaves_no_router_file_or_log_lines(layout: Layout) -> None:
+    from shipway.apps import destroy_app
+
+    create_app(layout, "shop", "dev@example.com")
+    listen = nginx.Listen("127.0.0.1", 1, 2, "apps.test", 1000)
+    nginx.write_listen(layout, listen)  # as a running router would (no master: no reload)
+    nginx.sync_app(layout, "shop", (), ())
+    assert nginx.app_conf(layout, "shop").exists()
+    nginx.router_log(layout, "shop").parent.mkdir(parents=True)
+    nginx.router_log(layout, "shop").write_text(entry() + "\n")
+    destroy_app(layout, "shop")
+    assert not nginx.app_conf(layout, "shop").exists()
+    assert not nginx.router_log(layout, "shop").exists()
