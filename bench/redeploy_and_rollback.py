@@ -3,7 +3,7 @@
 (a) ``git push`` of a commit with an unchanged tree (the slug is reused),
 (b) ``config:set`` (release.config.set_config), (c) ``rollback`` to the previous release.
 Median of N rounds each, against the ``docker run`` floor measured in the same run.
-Target: each under 2x the floor.
+Target: each within 1.5x the floor (issue #13: switching through nginx stays fast).
 Usage: ``.venv/bin/python bench/redeploy_and_rollback.py [--rounds N]``
 """
 
@@ -35,7 +35,7 @@ from release.config import set_config
 from release.rollback import rollback
 from release.store import ReleaseStore
 
-RATIO_TARGET = 2.0
+RATIO_TARGET = 1.5
 
 
 class Quiet:
@@ -115,7 +115,7 @@ def main() -> int:
     print()
     for name, v in times.items():
         ratio = median(v) / floor
-        print(target(f"{name} {ratio:.2f}x floor < {RATIO_TARGET:g}x", ratio < RATIO_TARGET))
+        print(target(f"{name} {ratio:.2f}x floor <= {RATIO_TARGET:g}x", ratio <= RATIO_TARGET))
     return 0
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["push_to_live", "redeploy_and_rollback", "git_transport", "concurrency",
+SCRIPTS = ["push_to_live", "redeploy_and_rollback", "router", "git_transport", "concurrency",
            "slug_compress"]
 RESULTS = BENCH / "RESULTS.md"
 

@@ -8,7 +8,8 @@
     rollback.py   rollback(): "Rollback to vN" with vN's slug and config, launch
     launch.py     launch(): slug image, release phase, dynos, boot check, route switch
     formation.py  process counts (formation.toml); dynos.py: scale, restart, ps, logs
-    routes.py     run/routes/NAME.toml, written here and read by shipway/router.py
+    routes.py     run/routes/NAME.toml, applied to the router's nginx (shipway/nginx.py)
+    logplex.py    logs: dyno output, router lines, state changes (dynolog.py), merged
     reconcile.py  reconcile() at start, Supervisor thread for dynos that die
 
 Every mutation of an app (deploy, config, rollback, scale, restart) runs under

@@ -23,6 +23,7 @@ from typing import Any
 
 from builder.slug import Slug, SlugArchive, SlugCorrupt
 from hooks.pipeline import Output
+from release import dynolog
 from release.formation import RELEASE_PHASE, read_formation
 from release.records import Release
 from release.routes import Route, write_route
@@ -322,7 +323,7 @@ def start_dyno(
     """Start one dyno; web dynos publish $PORT on 127.0.0.1 with a random host port."""
     dyno = f"{process_type}.{index}"
     web = process_type == "web"
-    return docker.containers.run(
+    container = docker.containers.run(
         image,
         command=[command],
         entrypoint=ENTRYPOINT,
@@ -346,19 +347,25 @@ def start_dyno(
         init=True,  # signals reach the app and zombies are reaped
         detach=True,
     )
+    dynolog.starting(container, command)
+    return container
 
 
 def keep_alive(containers: Iterable[Any]) -> None:
     """Dynos that booted get a restart policy (set only now so a crash on boot stays visible)."""
+    containers = list(containers)
     for container in containers:
         with contextlib.suppress(Exception):
             container.update(restart_policy={"Name": "unless-stopped"})
+    dynolog.up(containers)
 
 
 def remove_now(containers: Iterable[Any]) -> None:
     for container in containers:
+        dynolog.removing(container)
         with contextlib.suppress(Exception):
             container.remove(force=True)
+        dynolog.removed(container)
 
 
 def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | None:
@@ -369,10 +376,15 @@ def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | 
     def stop() -> None:
         time.sleep(DRAIN_SECONDS)  # requests already forwarded to these dynos finish first
         for container in containers:
+            dynolog.stopping(container)
+            status = None
             with contextlib.suppress(Exception):
                 container.stop(timeout=int(settings.launch_stop_grace))
+                container.reload()
+                status = (container.attrs.get("State") or {}).get("ExitCode")
             with contextlib.suppress(Exception):
                 container.remove(force=True)
+            dynolog.stopped(container, status)
 
     # not a daemon: a CLI process waits for its old dynos to be stopped before it exits
     thread = threading.Thread(target=stop, name="shipway-stop-dynos", daemon=False)
@@ -451,8 +463,8 @@ def start_formation(
 
 
 def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Route:
-    """Move the app's traffic to these web dynos, atomically (one file rename)."""
-    backends = []
+    """Move the app's traffic to these web dynos (returns once the router serves them)."""
+    backends, names = [], []
     for container in containers:
         if container.labels.get(LABEL_PROCESS) != "web":
             continue
@@ -461,7 +473,8 @@ def route_to(layout: Layout, release: Release, containers: Iterable[Any]) -> Rou
             backend = backend_of(container)
             if backend:
                 backends.append(backend)
-    route = Route(release.app, release.version, tuple(backends))
+                names.append(container.labels.get(LABEL_DYNO, ""))
+    route = Route(release.app, release.version, tuple(backends), tuple(names))
     write_route(layout, route)
     return route
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from builder.slug import SlugArchive
+from release import dynolog
 from release.formation import RELEASE_PHASE, read_formation
 from release.launch import (
     ALIVE,
@@ -205,6 +206,7 @@ class Supervisor:
                 )
                 for event in self._events:
                     app = ((event.get("Actor") or {}).get("Attributes") or {}).get(LABEL_APP)
+                    dynolog.died(self.layout, event)
                     if app:
                         self._mark(app)
             except Exception:  # noqa: BLE001 - the engine went away: retry until stopped

@@ -1,7 +1,9 @@
-"""Route files, written by the launcher and read by the router: ``run/routes/NAME.toml``.
+"""Route files: where an app's traffic goes, ``run/routes/NAME.toml``, and nginx's copy of it.
 
-``release = 12`` and ``backends = ["127.0.0.1:49153", ...]``: written atomically, so the router
-(which re-reads a file when its mtime changes) sees either the old set or the new one.
+``release = 12``, ``backends = ["127.0.0.1:49153", ...]`` and ``dynos = ["web.1", ...]`` (the
+dyno behind each backend, for router log lines). ``write_route`` writes the file atomically and
+then renders it for the running router (``shipway/nginx.py``) and reloads it gracefully, so every
+caller that moves traffic (deploy, rollback, config, scale, restart, reconcile) switches nginx.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import tomli_w
 
+from shipway import nginx
 from shipway.files import write_atomically
 from shipway.layout import Layout
 from shipway.names import check_app_name
@@ -24,6 +27,7 @@ class Route:
     app: str
     release: int
     backends: tuple[str, ...] = field(default_factory=tuple)
+    dynos: tuple[str, ...] = field(default_factory=tuple)
 
 
 def routes_dir(layout: Layout) -> Path:
@@ -35,14 +39,23 @@ def route_file(layout: Layout, app: str) -> Path:
 
 
 def write_route(layout: Layout, route: Route) -> None:
-    doc = {"release": route.release, "backends": list(route.backends)}
+    """Keep the route and apply it to the running router; returns once nginx serves it."""
+    doc = {"release": route.release, "backends": list(route.backends),
+           "dynos": list(route.dynos)}
     write_atomically(route_file(layout, route.app), tomli_w.dumps(doc))
+    nginx.sync_app(layout, route.app, route.backends, route.dynos)
 
 
 def read_route(path: Path, app: str) -> Route:
     doc = tomllib.loads(path.read_text("utf-8"))
-    return Route(app, int(doc.get("release", 0)), tuple(str(b) for b in doc.get("backends", [])))
+    return Route(app, int(doc.get("release", 0)), tuple(str(b) for b in doc.get("backends", [])),
+                 tuple(str(d) for d in doc.get("dynos", [])))
 
 
 def remove_route(layout: Layout, app: str) -> None:
+    """No traffic for the app (no release runs): it answers 503 while it exists."""
     route_file(layout, app).unlink(missing_ok=True)
+    if layout.app_file(app).exists():
+        nginx.sync_app(layout, app, (), ())
+    else:
+        nginx.drop_app(layout, app)

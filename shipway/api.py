@@ -24,9 +24,10 @@ from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
 from hooks.pipeline import Output
 from hooks.sideband import Collector
 from release.config import config_vars, set_config
-from release.dynos import logs, processes, restart, scale
+from release.dynos import processes, restart, scale
 from release.formation import read_formation
 from release.launch import app_containers, remove_now
+from release.logplex import check_source, logs
 from release.records import Release
 from release.rollback import rollback, rollback_target
 from release.routes import remove_route
@@ -170,6 +171,12 @@ ROUTES: tuple[Route, ...] = (
         ("PUT", "/api/apps/{app}/pg/backup-schedules", "pg_schedule"),
         ("DELETE", "/api/apps/{app}/pg/backup-schedules", "pg_unschedule"),
     )),
+    _route("GET", "/api/apps/{app}/domains", "domains_list"),
+    _route("POST", "/api/apps/{app}/domains", "domains_create"),
+    _route("DELETE", "/api/apps/{app}/domains/{hostname}", "domain_destroy"),
+    _route("GET", "/api/apps/{app}/sni-endpoints", "certs_list"),
+    _route("POST", "/api/apps/{app}/sni-endpoints", "certs_create"),
+    _route("DELETE", "/api/apps/{app}/sni-endpoints", "certs_destroy"),
     _route("GET", "/api/slugs", "slugs_list"),
     _route("GET", "/api/slugs/diff", "slugs_diff"),
     _route("POST", "/api/slugs/verify", "slugs_verify"),
@@ -492,6 +499,50 @@ class Api:
 
     def pg_unschedule(self, req: Request) -> Response:
         return self._pg(req, "pg_unschedule")
+    # custom domains and certificates (shipway/routing.py) -------------------------------------
+    def domains_list(self, req: Request) -> Response:
+        from shipway.commands.domains import domain_docs
+        from shipway.routing import list_domains
+
+        app = self._app(req)
+        default, custom = list_domains(self.layout, self.settings, app.name)
+        return Response(body=domain_docs(app.name, default, custom))
+
+    def domains_create(self, req: Request) -> Response:
+        from shipway.routing import add_domain
+
+        app = self._app(req)
+        host = add_domain(self.layout, self.settings, app.name, req.body["hostname"])
+        return Response(201, {"hostname": host, "kind": "custom", "app": {"name": app.name}})
+
+    def domain_destroy(self, req: Request) -> Response:
+        from shipway.routing import remove_domain
+
+        app = self._app(req)
+        host = remove_domain(self.layout, app.name, req.params["hostname"])
+        return Response(body={"hostname": host, "kind": "custom", "app": {"name": app.name}})
+
+    def certs_list(self, req: Request) -> Response:
+        from shipway.commands.domains import cert_doc
+        from shipway.routing import certificate
+
+        found = certificate(self.layout, self._app(req).name)
+        return Response(body=[cert_doc(found)] if found else [])
+
+    def certs_create(self, req: Request) -> Response:
+        from shipway.commands.domains import cert_doc
+        from shipway.routing import add_certificate
+
+        app = self._app(req)
+        found = add_certificate(self.layout, app.name, req.body["certificate_chain"].encode(),
+                                req.body["private_key"].encode())
+        return Response(201, cert_doc(found))
+
+    def certs_destroy(self, req: Request) -> Response:
+        from shipway.commands.domains import cert_doc
+        from shipway.routing import remove_certificate
+
+        return Response(body=cert_doc(remove_certificate(self.layout, self._app(req).name)))
 
     def _formation(self, app: str) -> list[openapi.Json]:
         current = self.store.current(app)
@@ -534,8 +585,10 @@ class Api:
         app = self._app(req)
         tail = _int_query(req.query, "tail", 100)
         follow = req.query.get("follow", "") in ("1", "true", "yes")
+        source = check_source(req.query.get("source"))
         docker = self.docker_factory()
-        lines = logs(self.layout, app=app.name, docker=docker, tail=tail, follow=follow)
+        lines = logs(self.layout, app=app.name, docker=docker, tail=tail, follow=follow,
+                     source=source)
 
         def stream() -> Iterator[bytes]:
             try:

@@ -7,6 +7,7 @@ import shutil
 from dulwich.repo import Repo
 
 from release.store import ReleaseStore
+from shipway import nginx
 from shipway.accounts import Accounts, App, now_iso
 from shipway.errors import Conflict
 from shipway.files import locked
@@ -34,6 +35,7 @@ def create_app(layout: Layout, name: str, owner: str) -> App:
             name, description="Initial release", user=owner, status="succeeded"
         )
         accounts.save_app(app)  # written last: an app exists once app.toml does
+    nginx.sync_app(layout, name, (), ())  # its host answers 503 until a web dyno runs
     return app
 
 
@@ -43,3 +45,7 @@ def destroy_app(layout: Layout, name: str) -> None:
     with locked(layout.locks_dir / "apps.lock"):
         layout.app_file(name).unlink()
         shutil.rmtree(layout.app_dir(name), ignore_errors=True)
+    nginx.drop_app(layout, name)
+    # its router and state-change lines go with it: a new app of that name starts clean
+    nginx.router_log(layout, name).unlink(missing_ok=True)
+    (layout.logs_dir / "shipway" / f"{name}.log").unlink(missing_ok=True)

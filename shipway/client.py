@@ -249,7 +249,8 @@ class Backend(Protocol):
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]: ...
     def restart(self, app: str) -> Release: ...
     def dynos(self, app: str) -> list[Dyno]: ...
-    def logs(self, app: str, tail: int = 100, follow: bool = False) -> Iterator[str]: ...
+    def logs(self, app: str, tail: int = 100, follow: bool = False,
+             source: str | None = None) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
     def slug(self, ref: str, app: str | None = None) -> SlugUse: ...
     def slug_contents(self, ref: str, path: str = "",
@@ -435,11 +436,13 @@ class LocalBackend:
         with self._docker() as docker:
             return processes(self.layout, app=app, docker=docker)
 
-    def logs(self, app: str, tail: int = 100, follow: bool = False) -> Iterator[str]:
-        from release.dynos import logs
+    def logs(self, app: str, tail: int = 100, follow: bool = False,
+             source: str | None = None) -> Iterator[str]:
+        from release.logplex import logs
 
         with self._docker() as docker:
-            yield from logs(self.layout, app=app, docker=docker, tail=tail, follow=follow)
+            yield from logs(self.layout, app=app, docker=docker, tail=tail, follow=follow,
+                            source=source)
 
     def slugs(self, app: str | None = None) -> list[SlugUse]:
         return slugtools.slug_uses(self.layout, app=app)
@@ -615,8 +618,9 @@ class RemoteBackend:
     def dynos(self, app: str) -> list[Dyno]:
         return [openapi.dyno_from(d) for d in self._json("GET", f"/apps/{app}/dynos")]
 
-    def logs(self, app: str, tail: int = 100, follow: bool = False) -> Iterator[str]:
-        params = {"tail": tail, "follow": "1" if follow else "0"}
+    def logs(self, app: str, tail: int = 100, follow: bool = False,
+             source: str | None = None) -> Iterator[str]:
+        params = {"tail": tail, "follow": "1" if follow else "0", "source": source or ""}
         response = self._request("GET", f"/apps/{app}/log", params=params, stream=True,
                                  timeout=None if follow else LONG_TIMEOUT)
         return self._lines(response)

@@ -11,14 +11,18 @@
         releases/vNNNNNNN.toml  release records (release/store.py)
         releases/.lock        per-app mutation lock
         formation.toml        process counts (release/)
+        domains.toml          custom domains; tls/cert.pem, tls/key.pem (shipway/domains.py)
         cache/                buildpack CACHE_DIR (builder/)
         backups/              pg:backups of its database: bNNN.dump, backups.toml,
                               schedule.toml (shipway/addons/pgbackups.py)
       slugs/SHA256.tar.gz     content-addressed slugs, SHA256.toml metadata (builder/slug.py)
       addons/APP/NAME/        data an add-on keeps on this host: a redis server's config
                               and append-only file (shipway/addons/redis.py)
-      logs/                   build and launch logs, server log
-      run/                    router routes, pid files
+      logs/                   build and launch logs, server log, nginx-error.log
+      logs/router/NAME.log    the router's request lines (shipway/nginx.py)
+      logs/shipway/NAME.log   dyno state changes (release/dynolog.py)
+      run/                    routes (release/routes.py), pid files
+      run/nginx/              the router's nginx.conf, apps/NAME.conf, pid, temp (shipway/nginx.py)
 
 Paths for an app are only built from a validated app name (``shipway.names``).
 """

@@ -139,7 +139,8 @@ def serve(layout: Layout, settings: Settings) -> None:
     running = start_platform(layout, settings)
     print(f"Shipway is serving {layout.home} at {running.url}", flush=True)
     if running.router is not None:
-        print(f"  apps:   http://APP.{settings.router_domain}:{running.router.port}/", flush=True)
+        print(f"  apps:   http://APP.{settings.router_domain}:{running.router.port}/  "
+              f"(nginx; HTTPS on :{running.router.https_port} for apps with certs)", flush=True)
     print(f"  token:  shipway --home {layout.home} tokens:create you@example.com --admin",
           flush=True)
     print(f"  login:  shipway login --server {running.url} --email you@example.com "

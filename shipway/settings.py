@@ -20,6 +20,8 @@ key                           default         meaning
 ``router.host``               ``127.0.0.1``   address of the app router
 ``router.port``               ``8080``        port of the app router
 ``router.domain``             ``localhost``   apps are served at NAME.DOMAIN
+``router.https_port``         ``8443``        HTTPS port of the router (apps with certs)
+``router.max_body_size``      100 MB          largest request body (bytes); more is 413
 ``launch.boot_timeout``       60              seconds a web process has to bind $PORT
 ``launch.stop_grace``         30              seconds between SIGTERM and SIGKILL
 ``launch.memory``             ``512m``        memory limit of a dyno
@@ -44,6 +46,7 @@ MB = 1000**2
 REDIS_PLANS = {"mini": 25, "premium": 256}
 # settings whose value is a whole table, not more dotted keys
 TABLES = {"redis.plans": "redis_plans"}
+PORTS = ("port", "router_port", "router_https_port")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class Settings:
     router_host: str = "127.0.0.1"
     router_port: int = 8080
     router_domain: str = "localhost"
+    router_https_port: int = 8443
+    router_max_body_size: int = 100 * MB
     launch_boot_timeout: float = 60.0
     launch_stop_grace: float = 30.0
     launch_memory: str = "512m"
@@ -125,9 +130,9 @@ def load_settings(path: Path) -> Settings:
             raise SettingsError(
                 f"{path}: setting {dotted!r} must be {type(default).__name__}, got {value!r}"
             )
-        if isinstance(default, (int, float)) and number <= 0 and name not in ("port", "router_port"):
+        if isinstance(default, (int, float)) and number <= 0 and name not in PORTS:
             raise SettingsError(f"{path}: setting {dotted!r} must be positive, got {value!r}")
-        if name in ("port", "router_port") and not 0 <= number <= 65535:
+        if name in PORTS and not 0 <= number <= 65535:
             raise SettingsError(f"{path}: setting {dotted!r} must be a TCP port, got {value!r}")
         values[name] = float(number) if isinstance(default, float) else value
     return Settings(**values)

@@ -253,7 +253,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.tail < 0:
         raise UsageError("--tail must be 0 or more.")
     backend, app = backend_for(args), app_name(args)
-    for line in backend.logs(app, tail=args.tail, follow=args.follow):
+    for line in backend.logs(app, tail=args.tail, follow=args.follow, source=args.source):
         print(line, flush=True)
     return 0
 
@@ -313,8 +313,9 @@ def register(sub: Any) -> None:
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_restart)
 
-    p = sub.add_parser("logs", help="show (or follow) an app's dyno output")
+    p = sub.add_parser("logs", help="show (or follow) an app's log: dynos, router, state changes")
     p.add_argument("--tail", "-n", type=int, default=100)
+    p.add_argument("-s", "--source", help="only lines from app, router or shipway")
     p.add_argument("-f", "--follow", action="store_true")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_logs)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from release.deploy import deploy
-from release.dynos import logs, processes, restart, scale
+from release.dynos import processes, restart, scale
+from release.logplex import logs
 from release.reconcile import Supervisor, reconcile
 from release.store import ReleaseStore
 from release.testing import (
@@ -90,6 +91,13 @@ def test_a_killed_web_dyno_is_restarted_by_the_supervisor(
             filters={"label": [f"shipway.app={app}", "shipway.dyno=web.1"]})
         assert again.id != web.id  # Docker left the killed one down: the supervisor replaced it
         assert ReleaseStore(layout).versions(app) == [1, 2]
+        states = [line.split(" ", 1)[1] for line in
+                  logs(layout, app=app, docker=docker_client, source="shipway")]
+        assert states[:2] == ["shipway[web.1]: Starting process with command `python3 app.py`",
+                              "shipway[web.1]: State changed from starting to up"]
+        crashed = states.index("shipway[web.1]: State changed from up to crashed")
+        assert states[crashed - 1] == "shipway[web.1]: Process exited with status 137"
+        assert states[-1] == "shipway[web.1]: State changed from starting to up"
     finally:
         supervisor.stop()
 
@@ -126,6 +134,8 @@ def test_logs_follow_shows_new_lines(
     fetch(router.port, app, "/followed-path")
     assert eventually(lambda: any("app[web.1]: " in line and "/followed-path" in line
                                   for line in found), timeout=10)
+    assert eventually(lambda: any(" router: at=info method=GET path=\"/followed-path\"" in line
+                                  and " dyno=web.1 " in line for line in found), timeout=10)
     # dynos started after `logs -f` began are followed too
     scale(layout, SETTINGS, app=app, counts={"web": 2}, docker=docker_client)
     assert eventually(lambda: any(line.endswith("app[web.2]: booting A on 5000")
@@ -149,7 +159,8 @@ def test_scale_ps_and_round_robin(
         scale(layout, SETTINGS, app=app, counts={"clock": 1}, docker=docker_client)
     scale(layout, SETTINGS, app=app, counts={"web": 0, "worker": 0}, docker=docker_client)
     assert eventually(lambda: running_dynos(layout, app, docker_client) == [])
-    assert fetch(router.port, app) == (503, f"{app} has no web process running.\n")
+    status, page = fetch(router.port, app)
+    assert status == 503 and f"<strong>{app}</strong> has no web process running" in page
 
 
 def test_restart_replaces_dynos_and_logs_show_them(
@@ -165,9 +176,18 @@ def test_restart_replaces_dynos_and_logs_show_them(
     assert eventually(lambda: {
         c.id for c in docker_client.containers.list(filters={"label": f"shipway.app={app}"})
     }.isdisjoint(before))
-    lines = list(logs(layout, app=app, docker=docker_client, tail=50))
+    lines = list(logs(layout, app=app, docker=docker_client, tail=50, source="app"))
     assert any(line.endswith("app[web.1]: booting A on 5000") for line in lines)
     assert ReleaseStore(layout).versions(app) == [1, 2]
+
+    def stopped() -> list[str]:
+        return [line.split(" ", 1)[1] for line in logs(layout, app=app, docker=docker_client,
+                                                       source="shipway")][-3:]
+
+    assert eventually(lambda: stopped() == [
+        "shipway[web.1]: Stopping all processes with SIGTERM",
+        "shipway[web.1]: Process exited with status 0",
+        "shipway[web.1]: State changed from up to down"])
 
 
 def test_reconcile_brings_back_lost_dynos_and_removes_strays(
