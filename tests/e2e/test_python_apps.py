@@ -22,6 +22,7 @@ from release.store import ReleaseStore
 from release.testing import remove_containers
 from shipway.accounts import Accounts
 from shipway.apps import create_app
+from shipway.cli import main
 from shipway.layout import Layout
 from shipway.server import RunningServer, start_platform
 from shipway.settings import Settings
@@ -137,7 +138,9 @@ def test_psycopg2_builds_from_source_and_imports(platform: Platform, tmp_path: P
     assert status == 200 and re.fullmatch(r"psycopg2 2\.9\.\d+ libpq \d+\n", body), body
 
 
-def test_python_313_by_runtime_txt_runs_on_trixie(platform: Platform, tmp_path: Path) -> None:
+def test_python_313_by_runtime_txt_runs_on_trixie(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     app, code, err = platform.push(tmp_path, "python-runtime-txt")
     assert code == 0, err
     lines = remote_lines(err)
@@ -147,7 +150,13 @@ def test_python_313_by_runtime_txt_runs_on_trixie(platform: Platform, tmp_path: 
     assert re.search(r"-----> Using Python 3\.13\.\d+ \(from runtime\.txt\)", err)
     status, body = platform.get(app)
     assert status == 200 and body.startswith("Python 3.13.")
-    assert slug_of(platform, app).stack == "shipway/stack:trixie-1"
+    slug = slug_of(platform, app)
+    assert slug.stack == "shipway/stack:trixie-1"
+    capsys.readouterr()
+    assert main(["--home", str(platform.layout.home), "releases:info", "-a", app]) == 0
+    info = capsys.readouterr().out.splitlines()
+    assert f"Stack:   Debian trixie (shipway/stack:trixie-1), {slug.runtime}" in info
+    assert re.fullmatch(r"Python 3\.13\.\d+", slug.runtime)
 
 
 def test_python_315_by_python_version(platform: Platform, tmp_path: Path) -> None:
