@@ -38,7 +38,7 @@ from shipway.settings import Settings  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 EMAIL = "bench@example.com"
-STACK_IMAGE = "shipway/stack:bookworm-1"
+STACK_IMAGE = "shipway/stack:forky-1"  # builder.stack.STACK_NAME: the default Python's stack
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
@@ -225,7 +225,7 @@ def ensure_stack_image() -> None:
 
     client = docker_client()
     try:
-        ensure_stack(Settings(), docker=client, out=Quiet())
+        ensure_stack(Settings(), docker=client, out=Quiet(), variant="build")
     finally:
         client.close()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["push_to_live", "redeploy_and_rollback", "router", "git_transport", "concurrency",
-           "slug_compress"]
+           "slug_compress", "python_install"]
 RESULTS = BENCH / "RESULTS.md"
 
 

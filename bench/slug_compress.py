@@ -31,7 +31,7 @@ PACKAGES = ["flask", "requests", "sqlalchemy", "pygments", "babel", "jinja2", "c
 
 def make_tree(root: Path) -> Path:
     app = root / "app"
-    site = app / ".venv" / "lib" / "python3.11" / "site-packages"
+    site = app / ".venv" / "lib" / "python3.14" / "site-packages"
     if not (site / "flask").exists():
         site.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",

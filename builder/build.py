@@ -34,9 +34,9 @@ import yaml
 
 from builder.container import BuildContainer, Limits
 from builder.procfile import parse_procfile
+from builder.runtime import choose_runtime
 from builder.slug import Slug, SlugArchive, human_size, write_slug
 from builder.source import commit_tree, read_root_file, write_source_tar
-from builder.stack import describe, ensure_stack
 from hooks.pipeline import Output
 from shipway.accounts import App, now_iso
 from shipway.errors import BuildFailed
@@ -135,7 +135,8 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
     tree = commit_tree(objects, commit)
     procfile_bytes = read_root_file(objects, tree, "Procfile")
     procfile = parse_procfile(procfile_bytes.decode("utf-8", "replace")) if procfile_bytes else {}
-    image = ensure_stack(settings, docker=docker, out=log, image=app.stack)
+    runtime = choose_runtime(objects, tree, app=app, settings=settings, docker=docker, out=log)
+    image = runtime.build_image
     image_id = _image_id(docker, image)
     packs = buildpacks(app.buildpack)
     key = build_key(tree.id.decode(), packs.digest, image_id, config)
@@ -146,12 +147,14 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
                  f"reusing slug {earlier.short_id}")
         return BuildResult(earlier, log.path, True)
 
-    log.line(f"-----> Building on the {describe(image)} stack")
+    log.line(f"-----> Building on the {runtime.description} stack")
+    for note in runtime.notes:
+        log.line(note)
     limits = Limits(memory=settings.build_memory, cpus=settings.build_cpus,
                     pids=settings.build_pids, timeout=settings.build_timeout,
                     output_limit=settings.build_output_limit)
-    environment = {"STACK": describe(image), "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
-                   "SHIPWAY_BUILDPACK": packs.configured}
+    environment = {"STACK": runtime.description, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+                   "SHIPWAY_BUILDPACK": packs.configured, **runtime.environment}
     cache_tar = layout.cache_dir(app.name) / "cache.tar"
     with BuildContainer(docker, image, ["/bin/bash", f"/tmp/{DRIVER}"], app=app.name,
                         limits=limits, environment=environment) as box:
@@ -194,7 +197,8 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
         log.line(f"-----> Compressing... done, {human_size(gz_path.stat().st_size)}")
         _save_cache(box, cache_tar)
     slug = archive.add(
-        gz_path, app=app.name, commit=commit, created_at=now_iso(), stack=image,
+        gz_path, app=app.name, commit=commit, created_at=now_iso(), stack=runtime.run_image,
+        runtime=runtime.label,
         buildpack=packs.configured or f"{packs.description} ({name})",
         process_types=process_types, build_duration=round(time.monotonic() - started, 3),
         build_key=key,

@@ -59,6 +59,7 @@ class Slug:
     process_types: dict[str, str] = field(default_factory=dict)
     build_duration: float = 0.0
     build_key: str = ""
+    runtime: str = ""  # "Python 3.14.8": the language runtime the build installed
 
     @property
     def short_id(self) -> str:
@@ -174,6 +175,7 @@ def _to_doc(slug: Slug) -> dict[str, Any]:
         "process_types": dict(slug.process_types),
         "build_duration": slug.build_duration,
         "build_key": slug.build_key,
+        "runtime": slug.runtime,
     }
 
 
@@ -189,6 +191,7 @@ def _from_doc(doc: dict[str, Any]) -> Slug:
         process_types=dict(doc.get("process_types", {})),
         build_duration=float(doc.get("build_duration", 0.0)),
         build_key=doc.get("build_key", ""),
+        runtime=doc.get("runtime", ""),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.slug import Slug, SlugArchive
+from builder.stack import STACK_NAME
 from hooks.sideband import Collector
 from shipway.accounts import now_iso
 from shipway.layout import Layout
@@ -84,7 +85,7 @@ def make_slug(layout: Layout, app: str, files: Mapping[str, str],
     layout.slugs_dir.mkdir(parents=True, exist_ok=True)
     tarball = slug_tarball(files, layout.slugs_dir / f"incoming-{app}.tar.gz")
     return SlugArchive(layout).add(
-        tarball, app=app, commit=commit, created_at=now_iso(), stack="shipway/stack",
+        tarball, app=app, commit=commit, created_at=now_iso(), stack=STACK_NAME,
         buildpack="test", process_types=dict(process_types), build_duration=0.0, build_key="",
     )
 

@@ -108,7 +108,7 @@ def slug_json(slug: Slug, use: SlugUse | None = None) -> Json:
         "created_at": slug.created_at, "stack": {"name": slug.stack},
         "buildpack_provided_description": slug.buildpack,
         "process_types": dict(slug.process_types), "build_duration": slug.build_duration,
-        "app": {"name": slug.app},
+        "app": {"name": slug.app}, "runtime": slug.runtime,
     }
     if use is not None:
         doc["releases"] = [{"app": r.app, "version": r.version, "current": r.current}
@@ -123,7 +123,7 @@ def slug_from(doc: Json) -> Slug:
         created_at=doc["created_at"], stack=(doc.get("stack") or {}).get("name", ""),
         buildpack=doc.get("buildpack_provided_description", ""),
         process_types=dict(doc.get("process_types", {})),
-        build_duration=float(doc.get("build_duration", 0.0)),
+        build_duration=float(doc.get("build_duration", 0.0)), runtime=doc.get("runtime", ""),
     )
 
 

@@ -125,7 +125,7 @@ def prepare_stack(settings: Settings) -> None:
 
     client = docker_sdk.from_env()
     try:
-        ensure_stack(settings, docker=client, out=_PrintOutput())
+        ensure_stack(settings, docker=client, out=_PrintOutput(), variant="build")
     except Exception as exc:  # noqa: BLE001 - the first push will retry and show the error
         print(f" !     Could not build the stack image yet: {exc}", flush=True)
     finally:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from builder.stack import STACK_NAME, ensure_stack
+from builder.stack import CATALOG, STACK_NAME, ensure_stack
 from shipway.accounts import Accounts
 from shipway.cli import add_app_option, context
+from shipway.errors import UsageError
 
 
 class TerminalOutput:
@@ -25,12 +26,17 @@ def cmd_stacks_build(args: argparse.Namespace) -> int:
 
     ctx = context(args)
     client = docker.from_env()
+    specs = [s for s in CATALOG.stacks if s.name == args.stack] if args.stack else [CATALOG.default]
+    if not specs:
+        names = ", ".join(s.name for s in CATALOG.stacks)
+        raise UsageError(f"No stack {args.stack!r}; the stacks are {names}.")
     try:
-        image = ensure_stack(ctx.settings, docker=client, out=TerminalOutput(),
-                             ca_bundle=args.ca_bundle, name=args.name)
+        images = [ensure_stack(ctx.settings, docker=client, out=TerminalOutput(),
+                               ca_bundle=args.ca_bundle, spec=specs[0], variant=variant)
+                  for variant in ("run", "build")]
     finally:
         client.close()
-    print(f"Stack image {image} is up to date.")
+    print(f"Stack images {' and '.join(images)} are up to date.")
     return 0
 
 
@@ -53,8 +59,9 @@ def cmd_buildpacks_set(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("stacks:build", help="build (or check) Shipway's stack image")
-    p.add_argument("--name", default=STACK_NAME, help=f"image tag (default {STACK_NAME})")
+    p = sub.add_parser("stacks:build", help="build (or check) a stack's run and build images")
+    p.add_argument("stack", nargs="?", default="",
+                   help=f"a stack of builder/stack/stacks.toml (default {CATALOG.default.name})")
     p.add_argument("--ca-bundle", help="CA bundle copied into the stack (default stack.ca_bundle)")
     p.set_defaults(func=cmd_stacks_build)
 

@@ -13,13 +13,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from builder.stack import describe
 from release.config import parse_assignments
 from release.formation import parse_counts
 from release.launch import Dyno
 from release.records import Release
 from shipway.cli import add_app_option
 from shipway.client import ListedRelease, app_name, backend_for
-from shipway.errors import NotFound, UsageError
+from shipway.errors import NotFound, ShipwayError, UsageError
 from shipway.names import check_config_key
 
 
@@ -168,6 +169,19 @@ def release_json(row: ListedRelease) -> dict[str, Any]:
     }
 
 
+def slug_stack_line(backend: Any, app: str, slug_id: str) -> str:
+    """``Debian forky (shipway/stack:forky-1), Python 3.14.8``: what the slug was built on."""
+    try:
+        slug = backend.slug(slug_id, app).slug
+    except ShipwayError:
+        return "(slug pruned)"
+    if not slug.stack:
+        return "(unknown)"
+    shown = describe(slug.stack)
+    line = f"{shown} ({slug.stack})" if shown != slug.stack else slug.stack
+    return f"{line}, {slug.runtime}" if slug.runtime else line
+
+
 def cmd_releases_info(args: argparse.Namespace) -> int:
     version = version_arg(args.version)
     backend, app = backend_for(args), app_name(args)
@@ -184,6 +198,8 @@ def cmd_releases_info(args: argparse.Namespace) -> int:
     print(f"Commit:  {release.commit or '(none)'}"
           + (f" {release.commit_description}" if release.commit_description else ""))
     print(f"Slug:    {release.slug or '(none)'}")
+    if release.slug:
+        print(f"Stack:   {slug_stack_line(backend, app, release.slug)}")
     print(f"Status:  {status}")
     return 0
 

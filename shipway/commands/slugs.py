@@ -63,7 +63,8 @@ def cmd_slugs_info(args: argparse.Namespace) -> int:
     types = ", ".join(f"{k}: {v}" for k, v in sorted(slug.process_types.items())) or "(none)"
     rows = [
         ("Id", slug.id), ("App", slug.app), ("Commit", slug.commit or "(none)"),
-        ("Stack", slug.stack or "(default)"), ("Buildpack", slug.buildpack or "(none)"),
+        ("Stack", slug.stack or "(default)"), ("Runtime", slug.runtime or "(none)"),
+        ("Buildpack", slug.buildpack or "(none)"),
         ("Process types", types), ("Size", f"{human_size(slug.size)} ({slug.size} bytes)"),
         ("Checksum", slug.checksum), ("Built in", f"{slug.build_duration:.1f}s"),
         ("Created", slug.created_at), ("Releases", _releases(use)),

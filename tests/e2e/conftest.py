@@ -15,11 +15,25 @@ PrintedOutput = Collector
 
 @pytest.fixture(scope="session")
 def stack_image(docker_client: Any) -> str:
-    """Shipway's default stack image (debootstrap on first use, minutes; reused afterwards)."""
+    """Shipway's default stack's run image, its build image made too (debootstrap on first
+    use, minutes; reused afterwards)."""
     out = PrintedOutput()
+    ensure_stack(Settings(), docker=docker_client, out=out, variant="build")
     image = ensure_stack(Settings(), docker=docker_client, out=out)
     docker_client.images.get(image)
     return image
+
+
+@pytest.fixture(scope="session")
+def python_stacks(docker_client: Any, stack_image: str) -> list[str]:
+    """The stacks the Python app tests push to (the default's and 3.13's), built once."""
+    from builder.stack import CATALOG
+
+    out = PrintedOutput()
+    trixie = CATALOG.serving("3.13")
+    assert trixie is not None
+    ensure_stack(Settings(), docker=docker_client, out=out, spec=trixie, variant="build")
+    return [stack_image, trixie.image]
 
 
 def build_containers(docker_client: Any, app: str) -> list[Any]:

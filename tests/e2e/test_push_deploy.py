@@ -72,7 +72,7 @@ def test_push_builds_releases_and_serves(live: Live, tmp_path: Path) -> None:
     pushed = run_git("push", "platform", "master", cwd=work, check=False)
     err = pushed.stderr
     assert pushed.returncode == 0, err
-    assert "remote: -----> Building on the Debian bookworm stack" in err
+    assert "remote: -----> Building on the Debian forky stack" in err
     assert "remote: -----> Discovering process types" in err
     assert "remote: -----> Compressing... done" in err
     assert "remote: -----> Launching... done, v2" in err

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs inside the fresh debootstrap rootfs (chroot, as root) before it becomes the stack image.
+# Runs inside the fresh debootstrap rootfs (chroot, as root) before it becomes a run image.
+# Arguments: the Python minor versions the stack serves (python3.X must work for each).
 set -euo pipefail
 groupadd --gid 1000 app
 useradd --uid 1000 --gid 1000 --home-dir /app --no-create-home --shell /bin/bash app
@@ -9,4 +10,7 @@ chmod 1777 /tmp
 # Images don't need the downloaded packages nor apt's lists; they only make the stack bigger.
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
-python3 -c 'import ssl, sqlite3, venv, ensurepip, json, http.server; print("stack python ok")'
+for minor in "$@"; do
+  "python$minor" -c 'import ssl, sqlite3, venv, ensurepip, json, http.server, platform
+print("python", platform.python_version(), "ok")'
+done
