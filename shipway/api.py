@@ -34,7 +34,14 @@ from release.store import ReleaseStore
 from shipway import openapi, slugtools
 from shipway.accounts import Accounts, App, User
 from shipway.apps import create_app, destroy_app
-from shipway.errors import AccessDenied, Conflict, NotFound, ShipwayError, UsageError
+from shipway.errors import (
+    AccessDenied,
+    Conflict,
+    NotFound,
+    ShipwayError,
+    TooManyRequests,
+    UsageError,
+)
 from shipway.layout import Layout
 from shipway.log import get as get_log
 from shipway.names import APP_NAME, check_app_name
@@ -47,7 +54,7 @@ STATUS_TEXT = {200: "OK", 201: "Created", 206: "Partial Content", 400: "Bad Requ
                401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
                415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-               422: "Unprocessable Entity", 500: "Internal Server Error"}
+               422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error"}
 ADJECTIVES = ("severe", "quiet", "bold", "calm", "eager", "fancy", "gentle", "happy", "jolly",
               "keen", "lively", "mellow", "nimble", "proud", "rapid", "shy", "sunny", "swift",
               "tender", "vast", "witty", "young", "brave", "cosmic", "frozen", "golden")
@@ -174,6 +181,8 @@ def _json_bytes(value: Any) -> bytes:
 
 def _error(exc: ShipwayError) -> Response:
     headers = [("WWW-Authenticate", REALM)] if exc.http_status == 401 else []
+    if isinstance(exc, TooManyRequests):
+        headers.append(("Retry-After", str(exc.retry_after)))
     return Response(exc.http_status, {"id": exc.api_id, "message": exc.message},
                     headers=headers)
 
@@ -244,7 +253,7 @@ class Api:
             raise MethodNotAllowed(f"{method} is not allowed here: use {allowed}.")
         route, match = chosen
         op = OPERATIONS[(route.method, route.path)]
-        user = authenticate(self.accounts, environ) if op.auth else None
+        user = authenticate(self.accounts, environ, self.settings) if op.auth else None
         params = dict(match.groupdict())
         if "app" in params:
             params["app"] = check_app_name(params["app"])

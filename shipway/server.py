@@ -1,7 +1,8 @@
 """Server wiring: the git endpoint (and API) in cheroot's threaded WSGI server.
 
 cheroot writes each chunk to the socket as the app produces it, which is what live sideband
-output needs; its worker pool serves many pushes at once.
+output needs; its worker pool serves many pushes at once. ``shipway.frontdoor`` keeps slow and
+idle clients out of that pool until their request head has arrived.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from hooks.endpoint import GitEndpoint, WSGIApp
 from hooks.pipeline import AnnounceStage, Stage
 from hooks.quarantine import clean_stale_quarantines
 from shipway.accounts import Accounts
+from shipway.frontdoor import FrontDoor
 from shipway.layout import Layout
 from shipway.log import configure
 from shipway.log import get as get_log
 from shipway.settings import Settings
 
 THREADS = 32
+BACKLOG = 1024
+# one read or write that makes no progress this long ends the request (heads: http.header_timeout)
+SOCKET_TIMEOUT = 60
 
 
 @dataclass
@@ -61,8 +66,9 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     for app in Accounts(layout).apps():
         clean_stale_quarantines(layout.repo_path(app.name) / "objects")
     endpoint = build_app(layout, settings, stage, api)
-    server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=THREADS,
-                         request_queue_size=64, timeout=300, shutdown_timeout=5)
+    server = FrontDoor((settings.host, settings.port), endpoint,
+                       head_timeout=settings.http_header_timeout, numthreads=THREADS,
+                       request_queue_size=BACKLOG, timeout=SOCKET_TIMEOUT, shutdown_timeout=5)
     server.prepare()
     bound = server.bind_addr
     port = bound[1] if isinstance(bound, tuple) else settings.port

@@ -7,6 +7,9 @@ key                           default         meaning
 ============================  ==============  ==============================================
 ``host``                      ``127.0.0.1``   address of the git/API server
 ``port``                      ``5000``        port of the git/API server
+``http.header_timeout``      10              seconds a client has to send a request head
+``auth.max_failures``         10              wrong credentials per address (and per user)
+``auth.failure_window``       60              ... within this many seconds, then 429
 ``receive.max_input_size``    1 GiB           largest pack a push may send (bytes)
 ``receive.max_ref_updates``   1000            most ref-update lines in one push
 ``build.timeout``             900             wall-clock limit of a build (seconds)
@@ -44,6 +47,9 @@ MB = 1000**2
 class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
+    http_header_timeout: float = 10.0
+    auth_max_failures: int = 10
+    auth_failure_window: float = 60.0
     receive_max_input_size: int = GiB
     receive_max_ref_updates: int = 1000
     build_timeout: float = 900.0
