@@ -154,7 +154,7 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
                    "SHIPWAY_BUILDPACK": packs.configured}
     cache_tar = layout.cache_dir(app.name) / "cache.tar"
     with BuildContainer(docker, image, ["/bin/bash", f"/tmp/{DRIVER}"], app=app.name,
-                        limits=limits, environment=environment) as box:
+                        limits=limits, environment=environment, home=str(layout.home)) as box:
         with tempfile.TemporaryFile() as source:
             write_source_tar(objects, commit, source)
             source.seek(0)
@@ -165,6 +165,9 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
             with cache_tar.open("rb") as fh:
                 box.put("/tmp", fh)
         result = box.run(log.line)
+        if result.stopped:
+            raise BuildFailed("Build stopped: the server is shutting down; push rejected.",
+                              hint="Push again once it is back.")
         name = _read_result(box, "name").strip() or "Custom"
         if result.timed_out:
             raise BuildFailed(f"Build timed out after {_duration(limits.timeout)}; "

@@ -16,6 +16,7 @@ from typing import Any
 
 from cheroot import wsgi
 
+from builder.container import stop_builds
 from hooks.endpoint import GitEndpoint, WSGIApp
 from hooks.pipeline import AnnounceStage, Stage
 from hooks.quarantine import clean_stale_quarantines
@@ -24,6 +25,7 @@ from shipway.frontdoor import FrontDoor
 from shipway.layout import Layout
 from shipway.log import configure
 from shipway.log import get as get_log
+from shipway.recovery import recover
 from shipway.settings import Settings
 
 THREADS = 32
@@ -65,6 +67,7 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     layout.ensure()
     for app in Accounts(layout).apps():
         clean_stale_quarantines(layout.repo_path(app.name) / "objects")
+    recover(layout, docker=None)
     endpoint = build_app(layout, settings, stage, api)
     server = FrontDoor((settings.host, settings.port), endpoint,
                        head_timeout=settings.http_header_timeout, numthreads=THREADS,
@@ -75,7 +78,16 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     thread = threading.Thread(target=server.serve, name="shipway-http", daemon=True)
     thread.start()
     get_log().info("server.started", host=settings.host, port=port, home=str(layout.home))
-    return RunningServer(server=server, thread=thread, host=settings.host, port=port)
+    running = RunningServer(server=server, thread=thread, host=settings.host, port=port)
+    # builds run in this process: none may outlive it
+    running.on_stop.append(lambda: _stop_builds(layout))
+    return running
+
+
+def _stop_builds(layout: Layout) -> None:
+    stopped = stop_builds(str(layout.home))
+    if stopped:
+        get_log().info("server.builds_stopped", builds=stopped)
 
 
 def start_platform(layout: Layout, settings: Settings, *,
@@ -90,6 +102,7 @@ def start_platform(layout: Layout, settings: Settings, *,
     factory = docker_factory or docker_sdk.from_env
     layout.ensure()
     client = factory()
+    recover(layout, docker=client)
     reconcile(layout, settings, docker=client)
     router = Router(layout, settings).start()
     supervisor = Supervisor(layout, settings, docker=client).start()
