@@ -30,6 +30,7 @@ from shipway.settings import Settings
 
 THREADS = 32
 BACKLOG = 1024
+SIGNAL_POLL = 0.2
 # one read or write that makes no progress this long ends the request (heads: http.header_timeout)
 SOCKET_TIMEOUT = 60
 
@@ -168,7 +169,10 @@ def serve(layout: Layout, settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    stopping.wait()
+    # a process-directed signal may land on any thread; Python runs its handler only once the
+    # main thread wakes, so the main thread must not sleep in one endless wait
+    while not stopping.wait(timeout=SIGNAL_POLL):
+        pass
     running.stop()
 
 
