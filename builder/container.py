@@ -77,7 +77,8 @@ class BuildContainer:
     """
 
     def __init__(self, docker: Any, image: str, command: list[str], *, app: str,
-                 limits: Limits, environment: dict[str, str], home: str = "") -> None:
+                 limits: Limits, environment: dict[str, str], home: str = "",
+                 volumes: dict[str, dict[str, str]] | None = None) -> None:
         import docker as docker_sdk
 
         self.docker = docker
@@ -94,6 +95,7 @@ class BuildContainer:
                 mem_limit=limits.memory, memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
                 network_mode="bridge", detach=True, tty=False, stdin_open=False,
+                volumes=volumes or {},
             )
         except docker_sdk.errors.ImageNotFound:
             raise BuildFailed(f"The stack image {image} does not exist on this server.") from None
@@ -126,11 +128,22 @@ class BuildContainer:
         if not self.container.put_archive(path, data):
             raise BuildFailed(f"Could not copy files into the build container at {path}.")
 
-    def get(self, path: str) -> IO[bytes]:
-        """A tar of ``path`` inside the container, spooled to a temp file (never unpacked)."""
+    def get(self, path: str, *, max_bytes: int | None = None,
+            too_large: Callable[[int], Exception] | None = None) -> IO[bytes]:
+        """A tar of ``path`` inside the container, spooled to a temp file (never unpacked).
+
+        Over ``max_bytes`` the transfer stops and ``too_large(bytes_so_far)`` is raised.
+        """
         stream, _stat = self.container.get_archive(path, chunk_size=1 << 20)
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115
+        seen = 0
         for chunk in stream:
+            seen += len(chunk)
+            if max_bytes is not None and seen > max_bytes:
+                spool.close()
+                with contextlib.suppress(Exception):
+                    stream.close()
+                raise (too_large or (lambda n: BuildFailed(f"{path} is over {max_bytes} bytes.")))(seen)
             spool.write(chunk)
         spool.seek(0)
         return spool

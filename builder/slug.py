@@ -200,6 +200,11 @@ def human_size(size: int) -> str:
     return f"{size / 1e6:.1f}MB" if size >= 100_000 else f"{size / 1e3:.1f}KB"
 
 
+def size_text(size: int) -> str:
+    """``2.0GB`` / ``500.0MB`` / ``12.3KB``: a limit as a user reads it."""
+    return f"{size / 1e9:.1f}GB" if size >= 1e9 else human_size(size)
+
+
 class ParallelGzipWriter:
     """A write-only file: each ``MEMBER_SIZE`` of input becomes a gzip member, compressed in a thread."""
 

@@ -1,4 +1,4 @@
-"""What a crash leaves, cleared at start: build containers, temp files, pending releases.
+"""What a crash leaves, cleared at start: build containers and disks, temp files, pending releases.
 
 Build containers carry ``shipway.home`` (builder/container.py), so only this data home's are
 removed; temp files are the ``.tmp-*`` names ``write_atomically`` and the builder write and
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builder.container import remove_orphan_builds
+from builder.disk import clean_build_disks
 from release.deploy import fail_interrupted
 from release.store import ReleaseStore
 from shipway.files import TEMP_PREFIX
@@ -70,7 +71,7 @@ def recover(layout: Layout, *, docker: Any | None) -> Recovered:
     done = Recovered()
     if docker is not None:
         done.containers = remove_orphan_builds(docker, str(layout.home))
-    done.temp_files = remove_temp_files(layout)
+    done.temp_files = remove_temp_files(layout) + clean_build_disks(layout.builds_dir)
     done.interrupted = fail_pending_releases(layout)
     if done.containers or done.temp_files or done.interrupted:
         get_log().warning("recovered_after_crash", build_containers=done.containers,

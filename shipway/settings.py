@@ -17,7 +17,9 @@ key                           default         meaning
 ``build.cpus``                2.0             CPU limit of a build container
 ``build.pids``                512             pids limit of a build container
 ``build.output_limit``        10 MB           build output kept and streamed (bytes)
+``build.disk``                2 GB            disk for everything a build writes (bytes)
 ``slug.max_size``             500 MB          largest slug (compressed, bytes)
+``slug.max_unpacked_size``    1 GB            largest slug, unpacked (bytes)
 ``stack.image``               ``""``          stack image; empty = Shipway's own Debian stack
 ``stack.ca_bundle``           host bundle     CA bundle copied into the stack
 ``router.host``               ``127.0.0.1``   address of the app router
@@ -57,7 +59,9 @@ class Settings:
     build_cpus: float = 2.0
     build_pids: int = 512
     build_output_limit: int = 10 * MB
+    build_disk: int = 2000 * MB
     slug_max_size: int = 500 * MB
+    slug_max_unpacked_size: int = 1000 * MB
     stack_image: str = ""
     stack_ca_bundle: str = "/etc/ssl/certs/ca-certificates.crt"
     router_host: str = "127.0.0.1"
