@@ -192,6 +192,50 @@ def _from_doc(doc: dict[str, Any]) -> Slug:
     )
 
 
+class SlugRejected(ShipwayError):
+    """A slug holds an entry no dyno may get (whatever wrote it: a build, an admin, a restore)."""
+
+    api_id = "slug_rejected"
+    http_status = 422
+
+
+SETID = 0o6000
+
+
+def check_slug(path: Path, *, max_unpacked: int) -> int:
+    """Read the whole tarball once; raises SlugRejected on the first entry a dyno must not get.
+
+    Allowed: folders, regular files and symlinks named ``app`` or ``app/...``, without setuid
+    or setgid bits, ``max_unpacked`` bytes of content in all. Refused: devices, fifos, hard
+    links, absolute names and ``..``. Returns the unpacked size.
+    """
+    total = 0
+    short = path.name[:12]
+    try:
+        with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|gz", encoding="utf-8",
+                                                 errors="surrogateescape") as tar:
+            for member in tar:
+                name = member.name
+                shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:200]
+                parts = name.rstrip("/").split("/")
+                if name.startswith("/") or ".." in parts or parts[0] != "app":
+                    raise SlugRejected(f"Slug {short} has an entry outside /app: {shown!r}.")
+                if member.islnk():
+                    raise SlugRejected(f"Slug {short} has a hard link: {shown!r}.")
+                if not (member.isreg() or member.isdir() or member.issym()):
+                    raise SlugRejected(
+                        f"Slug {short} has a device, fifo or other special file: {shown!r}.")
+                if member.mode & SETID:
+                    raise SlugRejected(f"Slug {short} has a setuid or setgid file: {shown!r}.")
+                total += member.size if member.isreg() else 0
+                if total > max_unpacked:
+                    raise SlugRejected(f"Slug {short} unpacks to over "
+                                       f"{size_text(max_unpacked)} (slug.max_unpacked_size).")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SlugRejected(f"Slug {short} is not a readable tarball: {exc}.") from None
+    return total
+
+
 class SlugTooLarge(BuildFailed):
     """The compressed slug is over ``slug.max_size``."""
 
