@@ -11,6 +11,7 @@ releases the GIL) with no name and no mtime in their headers: any gzip reader se
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -212,8 +213,9 @@ def check_slug(path: Path, *, max_unpacked: int) -> int:
     total = 0
     short = path.name[:12]
     try:
-        with path.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|gz", encoding="utf-8",
-                                                 errors="surrogateescape") as tar:
+        # gzip.open, not tarfile's r|gz: that stops after the first of a slug's gzip members
+        with gzip.open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|", encoding="utf-8",
+                                                        errors="surrogateescape") as tar:
             for member in tar:
                 name = member.name
                 shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:200]
@@ -231,7 +233,7 @@ def check_slug(path: Path, *, max_unpacked: int) -> int:
                 if total > max_unpacked:
                     raise SlugRejected(f"Slug {short} unpacks to over "
                                        f"{size_text(max_unpacked)} (slug.max_unpacked_size).")
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
         raise SlugRejected(f"Slug {short} is not a readable tarball: {exc}.") from None
     return total
 

@@ -223,6 +223,8 @@ class Api:
                       path=path[:200])
         try:
             response = self._dispatch(environ, method, path)
+            if response.stream is None:
+                response.body = _json_bytes(response.body)  # fails here, not after the log
         except ShipwayError as exc:
             response = _error(exc)
         except Exception:  # noqa: BLE001 - the user gets a JSON 500, the log gets the trace
@@ -238,7 +240,7 @@ class Api:
         if response.stream is not None:
             start_response(status, [("Content-Type", response.content_type), *headers])
             return response.stream
-        body = _json_bytes(response.body)
+        body = response.body if isinstance(response.body, bytes) else _json_bytes(response.body)
         start_response(status, [("Content-Type", "application/json; charset=utf-8"),
                                 ("Content-Length", str(len(body))), *headers])
         return [body]

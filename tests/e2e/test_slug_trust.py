@@ -5,13 +5,14 @@ before any volume is made. Real server, rollback through the API, real Docker.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from builder.slug import SlugArchive
+from builder.slug import MEMBER_SIZE, SlugArchive, gzip_member
 from release.launch import slug_volume_name
 from release.store import ReleaseStore
 from tests.e2e.hostile import DEV, Hostile, hostile  # noqa: F401
@@ -27,14 +28,18 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644,
 
 
 def hostile_slug(folder: Path, bad: tuple[tarfile.TarInfo, bytes]) -> Path:
-    """A slug as a forger would write it: a harmless app plus one bad entry."""
+    """A slug as a forger would write it: a harmless app (6 MB of it, so the bad entry sits in
+    the second of the gzip members the builder writes) plus one bad entry."""
     path = folder / "forged.tar.gz"
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for info, data in (entry("app", tarfile.DIRTYPE, 0o755),
-                           entry("app/app.py", data=b"print('hi')\n"), bad):
+                           entry("app/app.py", data=b"print('hi')\n"),
+                           entry("app/data.bin", data=os.urandom(6 << 20)), bad):
             tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(buffer.getvalue())
+    raw = buffer.getvalue()
+    path.write_bytes(b"".join(gzip_member(raw[i:i + MEMBER_SIZE])
+                              for i in range(0, len(raw), MEMBER_SIZE)))
     return path
 
 
