@@ -33,15 +33,18 @@ from typing import Any
 import yaml
 
 from builder.container import BuildContainer, Limits
+from builder.disk import BuildDisk
 from builder.procfile import parse_procfile
 from builder.runtime import choose_runtime
-from builder.slug import Slug, SlugArchive, human_size, write_slug
+from builder.slug import Slug, SlugArchive, SlugTooLarge, human_size, size_text, write_slug
 from builder.source import commit_tree, read_root_file, write_source_tar
 from hooks.pipeline import Output
 from shipway.accounts import App, now_iso
 from shipway.errors import BuildFailed
+from shipway.files import private_file
 from shipway.layout import Layout
 from shipway.log import get as get_log
+from shipway.redact import redact, secrets_of
 from shipway.settings import Settings
 
 BUILDPACKS_DIR = Path(__file__).parent / "buildpacks"
@@ -49,8 +52,6 @@ BUILTIN_ORDER = ("python", "static", "procfile")
 DRIVER = "_driver.sh"
 # pyc files get checked hashes instead of mtimes, so the same build gives the same bytes
 SOURCE_DATE_EPOCH = "315532800"
-# shorter values ("1", "true", "prod") are too common in build output to hide
-REDACT_MIN_LENGTH = 8
 EXIT_UNDETECTED, EXIT_COMPILE, EXIT_RELEASE = 10, 11, 12
 
 
@@ -76,27 +77,27 @@ class Buildpacks:
 class BuildLog:
     """Tees every build line to the pusher and to ``logs/builds/APP-TIME-COMMIT.log``.
 
-    Config values of REDACT_MIN_LENGTH characters or more are shown as ``[redacted]``.
+    Config values are shown as ``[REDACTED]`` (shipway.redact); the file is 0600 in a 0700
+    folder.
     """
 
     def __init__(self, layout: Layout, app: str, commit: str, out: Output,
                  secrets: tuple[str, ...] = ()) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.path = layout.logs_dir / "builds" / f"{app}-{stamp}-{commit[:7]}.log"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self._file = self.path.open("w", encoding="utf-8", errors="replace")
         self.out = out
-        self.secrets = tuple(sorted(secrets, key=len, reverse=True))
+        self.secrets = secrets
 
     def line(self, text: str) -> None:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
+        text = redact(text, self.secrets)
         self.out.line(text)
         self._file.write(text + "\n")
         self._file.flush()
 
     def error(self, text: str) -> None:
-        self._file.write(f" !     {text}\n")
+        self._file.write(f" !     {redact(text, self.secrets)}\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -108,8 +109,7 @@ def build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Sett
     """Build ``commit`` into a slug; raises BuildFailed (or PushRejected) with the line to show."""
     import docker as docker_sdk
 
-    secrets = tuple(v for v in config.values() if len(v) >= REDACT_MIN_LENGTH)
-    log = BuildLog(layout, app.name, commit, out, secrets)
+    log = BuildLog(layout, app.name, commit, out, secrets_of(config))
     events = get_log(app=app.name, commit=commit)
     try:
         try:
@@ -156,8 +156,9 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
     environment = {"STACK": runtime.description, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
                    "SHIPWAY_BUILDPACK": packs.configured, **runtime.environment}
     cache_tar = layout.cache_dir(app.name) / "cache.tar"
-    with BuildContainer(docker, image, ["/bin/bash", f"/tmp/{DRIVER}"], app=app.name,
-                        limits=limits, environment=environment) as box:
+    with BuildDisk(layout.builds_dir, settings.build_disk) as disk, BuildContainer(
+            docker, image, ["/bin/bash", f"/tmp/{DRIVER}"], app=app.name, limits=limits,
+            environment=environment, home=str(layout.home), volumes=disk.binds) as box:
         with tempfile.TemporaryFile() as source:
             write_source_tar(objects, commit, source)
             source.seek(0)
@@ -168,6 +169,12 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
             with cache_tar.open("rb") as fh:
                 box.put("/tmp", fh)
         result = box.run(log.line)
+        if result.stopped:
+            raise BuildFailed("Build stopped: the server is shutting down; push rejected.",
+                              hint="Push again once it is back.")
+        if disk.full:
+            raise BuildFailed(f"Build ran out of disk: a build may write {size_text(settings.build_disk)}"
+                              " (build.disk); push rejected.")
         name = _read_result(box, "name").strip() or "Custom"
         if result.timed_out:
             raise BuildFailed(f"Build timed out after {_duration(limits.timeout)}; "
@@ -187,7 +194,8 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
                                          suffix=".tar.gz", delete=False) as gz:
             gz_path = Path(gz.name)
             try:
-                with box.get("/app") as built:
+                with box.get("/app", max_bytes=settings.slug_max_unpacked_size,
+                             too_large=_unpacked_too_large(settings)) as built:
                     write_slug(built, gz, threads=os.cpu_count() or 2,
                                max_size=settings.slug_max_size)
             except BaseException:
@@ -206,6 +214,14 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
     log.line(f"-----> Slug {slug.short_id} ({human_size(slug.size)}) built in "
              f"{slug.build_duration:.1f}s")
     return BuildResult(slug, log.path, False)
+
+
+def _unpacked_too_large(settings: Settings) -> Any:
+    def refuse(seen: int) -> BuildFailed:
+        return SlugTooLarge(f"Compiled slug size: {size_text(seen)}+ unpacked is too large "
+                            f"(max is {size_text(settings.slug_max_unpacked_size)} unpacked).")
+
+    return refuse
 
 
 def _built_as(layout: Layout, slug: Slug) -> str:

@@ -18,6 +18,36 @@ from shipway.errors import BuildFailed
 
 BUILD_USER = "1000:1000"
 SPOOL = 64 << 20
+LABEL_HOME = "shipway.home"
+# the container kills its own build this long after the limit, should the server be gone
+SELF_KILL_MARGIN = 5
+
+_RUNNING: set[BuildContainer] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_builds(home: str) -> int:
+    """Kill the builds this process runs for data home ``home`` (the server is stopping)."""
+    with _RUNNING_LOCK:
+        boxes = [b for b in _RUNNING if b.home == home]
+    for box in boxes:
+        box.stopped.set()
+        with contextlib.suppress(Exception):
+            box.container.kill()
+    return len(boxes)
+
+
+def remove_orphan_builds(docker: Any, home: str) -> int:
+    """Remove build containers of ``home`` that no build of this process owns (a crash's)."""
+    with _RUNNING_LOCK:
+        ours = {b.container.id for b in _RUNNING}
+    found = docker.containers.list(
+        all=True, filters={"label": ["shipway.role=build", f"{LABEL_HOME}={home}"]})
+    orphans = [c for c in found if c.id not in ours]
+    for container in orphans:
+        with contextlib.suppress(Exception):
+            container.remove(force=True, v=True)
+    return len(orphans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,28 +66,42 @@ class RunResult:
     exit_code: int
     timed_out: bool
     truncated: bool
+    stopped: bool = False  # killed because the server is stopping
 
 
 class BuildContainer:
-    """A created (not yet started) build container; use as a context manager so it is removed."""
+    """A created (not yet started) build container; use as a context manager so it is removed.
+
+    It is labelled with its data home, so the next start removes it should the server crash,
+    and its command runs under ``timeout``, so it stops at its limit even with no server.
+    """
 
     def __init__(self, docker: Any, image: str, command: list[str], *, app: str,
-                 limits: Limits, environment: dict[str, str]) -> None:
+                 limits: Limits, environment: dict[str, str], home: str = "",
+                 volumes: dict[str, dict[str, str]] | None = None) -> None:
         import docker as docker_sdk
 
         self.docker = docker
         self.limits = limits
+        self.home = home
+        self.stopped = threading.Event()
+        deadline = f"{int(limits.timeout) + SELF_KILL_MARGIN}s"
         try:
             self.container = docker.containers.create(
-                image, command, user=BUILD_USER, working_dir="/app", environment=environment,
-                labels={"shipway.app": app, "shipway.role": "build"},
+                image, ["timeout", "--signal=KILL", deadline, *command], user=BUILD_USER,
+                working_dir="/app", environment=environment,
+                labels={"shipway.app": app, "shipway.role": "build", LABEL_HOME: home},
                 cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
                 mem_limit=limits.memory, memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
                 network_mode="bridge", detach=True, tty=False, stdin_open=False,
+                volumes=volumes or {},
             )
         except docker_sdk.errors.ImageNotFound:
             raise BuildFailed(f"The stack image {image} does not exist on this server.") from None
+
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
 
     def __enter__(self) -> BuildContainer:
         return self
@@ -68,6 +112,8 @@ class BuildContainer:
     def remove(self) -> None:
         import docker as docker_sdk
 
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         try:
             self.container.remove(force=True, v=True)
         except docker_sdk.errors.NotFound:
@@ -82,11 +128,22 @@ class BuildContainer:
         if not self.container.put_archive(path, data):
             raise BuildFailed(f"Could not copy files into the build container at {path}.")
 
-    def get(self, path: str) -> IO[bytes]:
-        """A tar of ``path`` inside the container, spooled to a temp file (never unpacked)."""
+    def get(self, path: str, *, max_bytes: int | None = None,
+            too_large: Callable[[int], Exception] | None = None) -> IO[bytes]:
+        """A tar of ``path`` inside the container, spooled to a temp file (never unpacked).
+
+        Over ``max_bytes`` the transfer stops and ``too_large(bytes_so_far)`` is raised.
+        """
         stream, _stat = self.container.get_archive(path, chunk_size=1 << 20)
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115
+        seen = 0
         for chunk in stream:
+            seen += len(chunk)
+            if max_bytes is not None and seen > max_bytes:
+                spool.close()
+                with contextlib.suppress(Exception):
+                    stream.close()
+                raise (too_large or (lambda n: BuildFailed(f"{path} is over {max_bytes} bytes.")))(seen)
             spool.write(chunk)
         spool.seek(0)
         return spool
@@ -122,7 +179,8 @@ class BuildContainer:
             status = self.container.wait()
         finally:
             timer.cancel()
-        return RunResult(int(status.get("StatusCode", -1)), timed_out.is_set(), truncated)
+        return RunResult(int(status.get("StatusCode", -1)), timed_out.is_set(), truncated,
+                         self.stopped.is_set())
 
 
 def split_lines(chunks: Iterable[bytes], max_line: int = 64 << 10) -> Iterator[str]:

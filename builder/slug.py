@@ -11,6 +11,7 @@ releases the GIL) with no name and no mtime in their headers: any gzip reader se
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -195,12 +196,62 @@ def _from_doc(doc: dict[str, Any]) -> Slug:
     )
 
 
+class SlugRejected(ShipwayError):
+    """A slug holds an entry no dyno may get (whatever wrote it: a build, an admin, a restore)."""
+
+    api_id = "slug_rejected"
+    http_status = 422
+
+
+SETID = 0o6000
+
+
+def check_slug(path: Path, *, max_unpacked: int) -> int:
+    """Read the whole tarball once; raises SlugRejected on the first entry a dyno must not get.
+
+    Allowed: folders, regular files and symlinks named ``app`` or ``app/...``, without setuid
+    or setgid bits, ``max_unpacked`` bytes of content in all. Refused: devices, fifos, hard
+    links, absolute names and ``..``. Returns the unpacked size.
+    """
+    total = 0
+    short = path.name[:12]
+    try:
+        # gzip.open, not tarfile's r|gz: that stops after the first of a slug's gzip members
+        with gzip.open(path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|", encoding="utf-8",
+                                                        errors="surrogateescape") as tar:
+            for member in tar:
+                name = member.name
+                shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:200]
+                parts = name.rstrip("/").split("/")
+                if name.startswith("/") or ".." in parts or parts[0] != "app":
+                    raise SlugRejected(f"Slug {short} has an entry outside /app: {shown!r}.")
+                if member.islnk():
+                    raise SlugRejected(f"Slug {short} has a hard link: {shown!r}.")
+                if not (member.isreg() or member.isdir() or member.issym()):
+                    raise SlugRejected(
+                        f"Slug {short} has a device, fifo or other special file: {shown!r}.")
+                if member.mode & SETID:
+                    raise SlugRejected(f"Slug {short} has a setuid or setgid file: {shown!r}.")
+                total += member.size if member.isreg() else 0
+                if total > max_unpacked:
+                    raise SlugRejected(f"Slug {short} unpacks to over "
+                                       f"{size_text(max_unpacked)} (slug.max_unpacked_size).")
+    except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
+        raise SlugRejected(f"Slug {short} is not a readable tarball: {exc}.") from None
+    return total
+
+
 class SlugTooLarge(BuildFailed):
     """The compressed slug is over ``slug.max_size``."""
 
 
 def human_size(size: int) -> str:
     return f"{size / 1e6:.1f}MB" if size >= 100_000 else f"{size / 1e3:.1f}KB"
+
+
+def size_text(size: int) -> str:
+    """``2.0GB`` / ``500.0MB`` / ``12.3KB``: a limit as a user reads it."""
+    return f"{size / 1e9:.1f}GB" if size >= 1e9 else human_size(size)
 
 
 class ParallelGzipWriter:

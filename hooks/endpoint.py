@@ -22,11 +22,12 @@ from hooks.body import BodyTooLarge, LimitedReader
 from hooks.pipeline import Stage
 from hooks.receive import PushProtocolError, ReceiveContext, ShipwayReceivePackHandler
 from shipway.accounts import Accounts, User
-from shipway.errors import AccessDenied, NotFound, ShipwayError, Unauthorized
+from shipway.errors import AccessDenied, NotFound, ShipwayError, TooManyRequests, Unauthorized
 from shipway.layout import Layout
 from shipway.log import get as get_log
 from shipway.names import APP_NAME
 from shipway.settings import Settings
+from shipway.throttle import keys_for, throttle_for
 
 GIT_PATH = re.compile(
     r"/(?P<app>[a-z][a-z0-9-]{1,29})\.git/(?P<what>info/refs|git-upload-pack|git-receive-pack)"
@@ -54,11 +55,49 @@ def credentials(environ: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def authenticate(accounts: Accounts, environ: dict[str, Any]) -> User:
+WRONG_CREDENTIALS = "Invalid credentials provided."
+
+
+def _claimed_user(environ: dict[str, Any]) -> str:
+    """The user name a Basic header claims, for throttling only (never trusted)."""
+    creds = credentials(environ)
+    return creds[0] if creds else ""
+
+
+def authenticate(accounts: Accounts, environ: dict[str, Any],
+                 settings: Settings | None = None) -> User:
+    """The user whose token the request carries; raises Unauthorized or TooManyRequests.
+
+    Every wrong credential gets the same answer; too many from one address, or naming one
+    user, get 429 before the token is looked at. The token never reaches a log.
+    """
+    limits = settings or Settings()
+    table = throttle_for(accounts.layout.home, limits.auth_max_failures,
+                         limits.auth_failure_window)
+    address = str(environ.get("REMOTE_ADDR", ""))
+    claimed = _claimed_user(environ)
+    keys = keys_for(address, claimed)
+    wait = table.retry_after(keys)
+    if wait:
+        get_log(request_id=environ.get("shipway.request_id", "")).warning(
+            "auth.throttled", client=address, user=claimed[:100], retry_after=wait)
+        raise TooManyRequests(f"Too many failed logins: try again in {wait} seconds.", wait)
     creds = credentials(environ)
     if creds is None or not creds[1]:
-        raise Unauthorized("Authentication required: use your email and API token.")
-    return accounts.authenticate(creds[1])
+        if "HTTP_AUTHORIZATION" not in environ:
+            raise Unauthorized("Authentication required: use your email and API token.")
+        creds = ("", "")
+    try:
+        return accounts.authenticate(creds[1]) if creds[1] else _wrong()
+    except Unauthorized:
+        table.failed(keys)
+        get_log(request_id=environ.get("shipway.request_id", "")).warning(
+            "auth.failed", client=address, user=claimed[:100])
+        raise Unauthorized(WRONG_CREDENTIALS) from None
+
+
+def _wrong() -> User:
+    raise Unauthorized(WRONG_CREDENTIALS)
 
 
 class _RepoBackend(Backend):
@@ -114,9 +153,12 @@ class GitEndpoint:
         assert APP_NAME.fullmatch(app)
         log = log.bind(app=app)
         try:
-            user = authenticate(self.accounts, environ)
+            user = authenticate(self.accounts, environ, self.settings)
             log = log.bind(user=user.email)
             self.accounts.authorize(user, app)
+        except TooManyRequests as exc:
+            return _plain(start_response, "429 Too Many Requests", exc.message,
+                          [("Retry-After", str(exc.retry_after))])
         except Unauthorized as exc:
             log.info("git.unauthorized")
             return _plain(start_response, "401 Unauthorized", exc.message,

@@ -7,7 +7,8 @@ from typing import Any
 
 from hooks.pipeline import Output
 from release.deploy import config_now, fail_interrupted, release_log
-from release.launch import TeeOutput, launch
+from release.launch import launch
+from release.output import release_output
 from release.records import Release
 from release.store import ReleaseStore
 from shipway.errors import NotFound, UsageError
@@ -101,4 +102,4 @@ def set_config(
         )
         if not slug:
             return release
-        return launch(layout, settings, release, docker=docker, out=TeeOutput(out, path))
+        return launch(layout, settings, release, docker=docker, out=release_output(out, path, release))

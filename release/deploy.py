@@ -7,7 +7,8 @@ from typing import Any
 
 from builder.slug import Slug
 from hooks.pipeline import Output
-from release.launch import TeeOutput, launch
+from release.launch import launch
+from release.output import release_output
 from release.records import Release
 from release.store import ReleaseStore
 from shipway.layout import Layout
@@ -52,4 +53,4 @@ def deploy(
             commit_description=commit_description, config=config, addons=addons,
             output=str(path), already_locked=True,
         )
-        return launch(layout, settings, release, docker=docker, out=TeeOutput(out, path))
+        return launch(layout, settings, release, docker=docker, out=release_output(out, path, release))

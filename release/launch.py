@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.slug import Slug, SlugArchive, SlugCorrupt
+from builder.slug import Slug, SlugArchive, SlugCorrupt, check_slug
 from hooks.pipeline import Output
 from release import dynolog
 from release.formation import RELEASE_PHASE, read_formation
@@ -238,6 +238,8 @@ def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, o
         return stack
     archive = SlugArchive(layout)
     archive.verify(slug.id)  # raises SlugCorrupt / NotFound: never unpack bytes we cannot vouch for
+    # raises SlugRejected: a slug is data, whatever wrote it; checked before any volume exists
+    check_slug(archive.tarball(slug.id), max_unpacked=settings.slug_max_unpacked_size)
     with contextlib.suppress(Exception):
         docker.volumes.get(name).remove(force=True)  # a half-filled one from a crash
     docker.volumes.create(name, labels={LABEL_SLUG: slug.id, LABEL_HOME: str(layout.home)})
@@ -253,6 +255,12 @@ def slug_image(layout: Layout, settings: Settings, slug: Slug, *, docker: Any, o
             if not loader.put_archive("/", fh):
                 raise SlugCorrupt(f"Docker refused to unpack slug {slug.short_id}.")
         loader.put_archive("/app", _marker_tar(slug.id))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            loader.remove(force=True)
+        with contextlib.suppress(Exception):
+            docker.volumes.get(name).remove(force=True)  # never a half-filled volume
+        raise
     finally:
         with contextlib.suppress(Exception):
             loader.remove(force=True)

@@ -10,7 +10,8 @@ from typing import Any
 from builder.slug import SlugArchive
 from hooks.pipeline import Output
 from release.deploy import config_now, fail_interrupted, release_log
-from release.launch import TeeOutput, launch
+from release.launch import launch
+from release.output import release_output
 from release.records import Release
 from release.store import ReleaseStore
 from shipway.errors import Conflict, NotFound
@@ -68,7 +69,7 @@ def rollback(
             config=dict(target.config), addons=config_now(store, app)[1], output=str(path),
             already_locked=True,
         )
-        done = launch(layout, settings, release, docker=docker, out=TeeOutput(out, path))
+        done = launch(layout, settings, release, docker=docker, out=release_output(out, path, release))
     if done.status == "succeeded":
         out.line(f"Rolled back to {target.name}")
         out.line(REMINDER)

@@ -18,10 +18,12 @@ import tomli_w
 from release.records import Release, Status
 from shipway.accounts import now_iso
 from shipway.errors import Conflict, NotFound
-from shipway.files import clean_temp_files, locked, write_atomically
+from shipway.files import clean_temp_files, locked, private_dir, write_atomically
 from shipway.layout import Layout
 
 FILE_DIGITS = 7
+# a record holds every config value: readable by Shipway's user only
+RECORD_MODE = 0o600
 
 
 def release_file_name(version: int) -> str:
@@ -148,7 +150,9 @@ class ReleaseStore:
                 commit_description=commit_description, config=dict(config or {}),
                 addons=tuple(addons), output=output, launched=launched,
             )
-            write_atomically(self._path(app, version), tomli_w.dumps(_to_doc(release)))
+            private_dir(self._dir(app))
+            write_atomically(self._path(app, version), tomli_w.dumps(_to_doc(release)),
+                             mode=RECORD_MODE)
             return release
 
     def next_version(self, app: str) -> int:
@@ -168,5 +172,6 @@ class ReleaseStore:
         reason = " ".join(failure.split())
         done = replace(current, status=status, failure=reason, launched=launched,
                        updated_at=now_iso())
-        write_atomically(self._path(release.app, release.version), tomli_w.dumps(_to_doc(done)))
+        write_atomically(self._path(release.app, release.version), tomli_w.dumps(_to_doc(done)),
+                         mode=RECORD_MODE)
         return done

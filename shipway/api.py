@@ -35,7 +35,14 @@ from release.store import ReleaseStore
 from shipway import openapi, slugtools
 from shipway.accounts import Accounts, App, User
 from shipway.apps import create_app, destroy_app
-from shipway.errors import AccessDenied, Conflict, NotFound, ShipwayError, UsageError
+from shipway.errors import (
+    AccessDenied,
+    Conflict,
+    NotFound,
+    ShipwayError,
+    TooManyRequests,
+    UsageError,
+)
 from shipway.layout import Layout
 from shipway.log import get as get_log
 from shipway.names import APP_NAME, check_app_name
@@ -48,7 +55,7 @@ STATUS_TEXT = {200: "OK", 201: "Created", 206: "Partial Content", 400: "Bad Requ
                401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
                415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-               422: "Unprocessable Entity", 500: "Internal Server Error"}
+               422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error"}
 ADJECTIVES = ("severe", "quiet", "bold", "calm", "eager", "fancy", "gentle", "happy", "jolly",
               "keen", "lively", "mellow", "nimble", "proud", "rapid", "shy", "sunny", "swift",
               "tender", "vast", "witty", "young", "brave", "cosmic", "frozen", "golden")
@@ -195,6 +202,8 @@ def _json_bytes(value: Any) -> bytes:
 
 def _error(exc: ShipwayError) -> Response:
     headers = [("WWW-Authenticate", REALM)] if exc.http_status == 401 else []
+    if isinstance(exc, TooManyRequests):
+        headers.append(("Retry-After", str(exc.retry_after)))
     return Response(exc.http_status, {"id": exc.api_id, "message": exc.message},
                     headers=headers)
 
@@ -235,6 +244,8 @@ class Api:
                       path=path[:200])
         try:
             response = self._dispatch(environ, method, path)
+            if response.stream is None:
+                response.body = _json_bytes(response.body)  # fails here, not after the log
         except ShipwayError as exc:
             response = _error(exc)
         except Exception:  # noqa: BLE001 - the user gets a JSON 500, the log gets the trace
@@ -250,7 +261,7 @@ class Api:
         if response.stream is not None:
             start_response(status, [("Content-Type", response.content_type), *headers])
             return response.stream
-        body = _json_bytes(response.body)
+        body = response.body if isinstance(response.body, bytes) else _json_bytes(response.body)
         start_response(status, [("Content-Type", "application/json; charset=utf-8"),
                                 ("Content-Length", str(len(body))), *headers])
         return [body]
@@ -265,7 +276,7 @@ class Api:
             raise MethodNotAllowed(f"{method} is not allowed here: use {allowed}.")
         route, match = chosen
         op = OPERATIONS[(route.method, route.path)]
-        user = authenticate(self.accounts, environ) if op.auth else None
+        user = authenticate(self.accounts, environ, self.settings) if op.auth else None
         params = dict(match.groupdict())
         if "app" in params:
             params["app"] = check_app_name(params["app"])

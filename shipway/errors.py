@@ -9,6 +9,7 @@ Tree::
     ├── NotFound                 unknown app, release, slug
     ├── AccessDenied             authenticated but not allowed
     ├── Unauthorized             missing or wrong credentials
+    ├── TooManyRequests          too many wrong credentials: wait ``retry_after`` seconds
     ├── Conflict                 the resource already exists / state forbids it
     ├── PushRejected             a push stage declined the update (pre-receive)
     │   └── BuildFailed          (builder) the build did not produce a slug
@@ -64,6 +65,15 @@ class AccessDenied(ShipwayError):
 class Unauthorized(ShipwayError):
     api_id = "unauthorized"
     http_status = 401
+
+
+class TooManyRequests(ShipwayError):
+    api_id = "rate_limit"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Conflict(ShipwayError):

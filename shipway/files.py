@@ -40,6 +40,20 @@ def write_atomically(path: Path, data: bytes | str, *, mode: int = 0o644) -> Non
     fsync_dir(path.parent)
 
 
+def private_dir(path: Path) -> None:
+    """``path`` and missing parents as folders only Shipway's user can open (0700)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` (if missing) readable and writable by Shipway's user only (0600)."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
 def clean_temp_files(folder: Path) -> None:
     """Remove temp files a crashed writer left behind (they are never read)."""
     if not folder.is_dir():

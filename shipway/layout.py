@@ -23,6 +23,7 @@
       logs/shipway/NAME.log   dyno state changes (release/dynolog.py)
       run/                    routes (release/routes.py), pid files
       run/nginx/              the router's nginx.conf, apps/NAME.conf, pid, temp (shipway/nginx.py)
+      run/builds/             a running build's disk image and mount (builder/disk.py)
 
 Paths for an app are only built from a validated app name (``shipway.names``).
 """
@@ -75,6 +76,11 @@ class Layout:
         return self.home / "run"
 
     @property
+    def builds_dir(self) -> Path:
+        """Size-limited build disks while builds run (builder/disk.py)."""
+        return self.home / "run" / "builds"
+
+    @property
     def locks_dir(self) -> Path:
         return self.home / "run" / "locks"
 
@@ -97,5 +103,9 @@ class Layout:
         return self.app_dir(app) / ".lock"
 
     def ensure(self) -> None:
-        for path in (self.apps_dir, self.slugs_dir, self.logs_dir, self.run_dir, self.locks_dir):
-            path.mkdir(parents=True, exist_ok=True)
+        """The data home's folders, readable by Shipway's user only (it holds every secret)."""
+        for path in (self.home, self.apps_dir, self.slugs_dir, self.logs_dir, self.run_dir,
+                     self.locks_dir):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700)

@@ -36,3 +36,8 @@ def check_email(email: str) -> str:
     if not EMAIL.fullmatch(email):
         raise InvalidName(f"Invalid email address {email!r}.")
     return email.lower()
+
+
+def shown_name(name: str) -> str:
+    """A file name as text anyone can print: bytes that are not UTF-8 as ``\\xff``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

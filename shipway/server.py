@@ -1,7 +1,8 @@
 """Server wiring: the git endpoint (and API) in cheroot's threaded WSGI server.
 
 cheroot writes each chunk to the socket as the app produces it, which is what live sideband
-output needs; its worker pool serves many pushes at once.
+output needs; its worker pool serves many pushes at once. ``shipway.frontdoor`` keeps slow and
+idle clients out of that pool until their request head has arrived.
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ from typing import Any
 
 from cheroot import wsgi
 
+from builder.container import stop_builds
 from hooks.endpoint import GitEndpoint, WSGIApp
 from hooks.pipeline import AnnounceStage, Stage
 from hooks.quarantine import clean_stale_quarantines
 from shipway.accounts import Accounts
+from shipway.frontdoor import FrontDoor
 from shipway.layout import Layout
 from shipway.log import configure
 from shipway.log import get as get_log
+from shipway.recovery import recover
 from shipway.settings import Settings
 
 THREADS = 32
+BACKLOG = 1024
+SIGNAL_POLL = 0.2
+# one read or write that makes no progress this long ends the request (heads: http.header_timeout)
+SOCKET_TIMEOUT = 60
 
 
 @dataclass
@@ -60,16 +68,27 @@ def start(layout: Layout, settings: Settings, *, stage: Stage | None = None,
     layout.ensure()
     for app in Accounts(layout).apps():
         clean_stale_quarantines(layout.repo_path(app.name) / "objects")
+    recover(layout, docker=None)
     endpoint = build_app(layout, settings, stage, api)
-    server = wsgi.Server((settings.host, settings.port), endpoint, numthreads=THREADS,
-                         request_queue_size=64, timeout=300, shutdown_timeout=5)
+    server = FrontDoor((settings.host, settings.port), endpoint,
+                       head_timeout=settings.http_header_timeout, numthreads=THREADS,
+                       request_queue_size=BACKLOG, timeout=SOCKET_TIMEOUT, shutdown_timeout=5)
     server.prepare()
     bound = server.bind_addr
     port = bound[1] if isinstance(bound, tuple) else settings.port
     thread = threading.Thread(target=server.serve, name="shipway-http", daemon=True)
     thread.start()
     get_log().info("server.started", host=settings.host, port=port, home=str(layout.home))
-    return RunningServer(server=server, thread=thread, host=settings.host, port=port)
+    running = RunningServer(server=server, thread=thread, host=settings.host, port=port)
+    # builds run in this process: none may outlive it
+    running.on_stop.append(lambda: _stop_builds(layout))
+    return running
+
+
+def _stop_builds(layout: Layout) -> None:
+    stopped = stop_builds(str(layout.home))
+    if stopped:
+        get_log().info("server.builds_stopped", builds=stopped)
 
 
 def start_platform(layout: Layout, settings: Settings, *,
@@ -86,6 +105,7 @@ def start_platform(layout: Layout, settings: Settings, *,
     factory = docker_factory or docker_sdk.from_env
     layout.ensure()
     client = factory()
+    recover(layout, docker=client)
     reconcile_addons(layout, settings, docker=client)  # a worker's Redis runs before it boots
     reconcile(layout, settings, docker=client)
     router = Router(layout, settings).start()
@@ -156,7 +176,10 @@ def serve(layout: Layout, settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    stopping.wait()
+    # a process-directed signal may land on any thread; Python runs its handler only once the
+    # main thread wakes, so the main thread must not sleep in one endless wait
+    while not stopping.wait(timeout=SIGNAL_POLL):
+        pass
     running.stop()
 
 

@@ -7,6 +7,9 @@ key                           default         meaning
 ============================  ==============  ==============================================
 ``host``                      ``127.0.0.1``   address of the git/API server
 ``port``                      ``5000``        port of the git/API server
+``http.header_timeout``      10              seconds a client has to send a request head
+``auth.max_failures``         10              wrong credentials per address (and per user)
+``auth.failure_window``       60              ... within this many seconds, then 429
 ``receive.max_input_size``    1 GiB           largest pack a push may send (bytes)
 ``receive.max_ref_updates``   1000            most ref-update lines in one push
 ``build.timeout``             900             wall-clock limit of a build (seconds)
@@ -14,7 +17,9 @@ key                           default         meaning
 ``build.cpus``                2.0             CPU limit of a build container
 ``build.pids``                512             pids limit of a build container
 ``build.output_limit``        10 MB           build output kept and streamed (bytes)
+``build.disk``                2 GB            disk for everything a build writes (bytes)
 ``slug.max_size``             500 MB          largest slug (compressed, bytes)
+``slug.max_unpacked_size``    1 GB            largest slug, unpacked (bytes)
 ``stack.image``               ``""``          stack image; empty = Shipway's own Debian stack
 ``stack.ca_bundle``           host bundle     CA bundle copied into the stack
 ``router.host``               ``127.0.0.1``   address of the app router
@@ -53,6 +58,9 @@ PORTS = ("port", "router_port", "router_https_port")
 class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
+    http_header_timeout: float = 10.0
+    auth_max_failures: int = 10
+    auth_failure_window: float = 60.0
     receive_max_input_size: int = GiB
     receive_max_ref_updates: int = 1000
     build_timeout: float = 900.0
@@ -60,7 +68,9 @@ class Settings:
     build_cpus: float = 2.0
     build_pids: int = 512
     build_output_limit: int = 10 * MB
+    build_disk: int = 2000 * MB
     slug_max_size: int = 500 * MB
+    slug_max_unpacked_size: int = 1000 * MB
     stack_image: str = ""
     stack_ca_bundle: str = "/etc/ssl/certs/ca-certificates.crt"
     router_host: str = "127.0.0.1"

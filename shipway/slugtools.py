@@ -22,6 +22,7 @@ from release.store import ReleaseStore
 from shipway.accounts import Accounts
 from shipway.errors import NotFound, UsageError
 from shipway.layout import Layout
+from shipway.names import shown_name
 
 DEFAULT_KEEP = 20
 # a slug built moments ago may belong to a push whose release is not written yet
@@ -170,9 +171,10 @@ def _stream(path: Path) -> Iterator[tarfile.TarFile]:
 
 def _entry(member: tarfile.TarInfo, digest: str = "") -> SlugEntry:
     kind = "dir" if member.isdir() else "symlink" if member.issym() else "file"
-    return SlugEntry(path=_relative(member.name), kind=kind, mode=member.mode,
+    # names that are not UTF-8 are shown escaped: JSON and terminals take only text
+    return SlugEntry(path=shown_name(_relative(member.name)), kind=kind, mode=member.mode,
                      size=member.size if kind == "file" else 0, digest=digest,
-                     target=member.linkname if kind == "symlink" else "")
+                     target=shown_name(member.linkname) if kind == "symlink" else "")
 
 
 def entries(layout: Layout, slug: Slug, *, digests: bool = False) -> Iterator[SlugEntry]:
@@ -215,7 +217,7 @@ def read_file(layout: Layout, slug: Slug, name: str) -> Iterator[bytes]:
         raise NotFound(f"Slug {slug.short_id} has no tarball (pruned?).")
     with _stream(path) as tar:
         for member in tar:
-            if _relative(member.name) != wanted:
+            if wanted not in (_relative(member.name), shown_name(_relative(member.name))):
                 continue
             if not member.isreg():
                 raise UsageError(f"{name} is not a regular file in slug {slug.short_id}.")

@@ -228,5 +228,5 @@ def test_config_vars_arrive_in_env_dir_and_their_values_are_redacted(
                             with_buildpack(app, make_buildpack(tmp_path / "bp", script)),
                             {"a.txt": "x"}, config={"API_TOKEN": "s3cret-t0ken", "MODE": "prod"})
     assert "       token file ok" in out.lines
-    assert "       MODE=prod API_TOKEN=[redacted]" in out.lines
+    assert "       MODE=prod API_TOKEN=[REDACTED]" in out.lines
     assert "s3cret-t0ken" not in result.log_path.read_text()
