@@ -21,6 +21,9 @@ SPOOL = 64 << 20
 LABEL_HOME = "shipway.home"
 # the container kills its own build this long after the limit, should the server be gone
 SELF_KILL_MARGIN = 5
+# coreutils 9.10's timeout exits 125 at once when it is PID 1 (it cannot make its own process
+# group), so bash stays PID 1 (the "; exit" keeps it from exec'ing) and runs it as a child
+SELF_KILL = ["/bin/bash", "-c", 'timeout --signal=KILL "$0" "$@"; exit $?']
 
 _RUNNING: set[BuildContainer] = set()
 _RUNNING_LOCK = threading.Lock()
@@ -88,7 +91,7 @@ class BuildContainer:
         deadline = f"{int(limits.timeout) + SELF_KILL_MARGIN}s"
         try:
             self.container = docker.containers.create(
-                image, ["timeout", "--signal=KILL", deadline, *command], user=BUILD_USER,
+                image, [*SELF_KILL, deadline, *command], user=BUILD_USER,
                 working_dir="/app", environment=environment,
                 labels={"shipway.app": app, "shipway.role": "build", LABEL_HOME: home},
                 cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,

@@ -21,6 +21,7 @@ import requests
 
 from release.store import ReleaseStore
 from shipway.accounts import Accounts
+from shipway import nginx
 from shipway.apps import create_app
 from shipway.layout import Layout
 from tests.conftest import free_port, run_git
@@ -87,7 +88,7 @@ def serve(layout: Layout, docker_client: Any, stack_image: str, git_bin: str,
           tmp_path: Path) -> Iterator[Serve]:
     port = free_port()
     layout.settings_file.write_text(
-        f"port = {port}\n[router]\nport = {free_port()}\n"
+        f"port = {port}\n[router]\nport = {free_port()}\nhttps_port = {free_port()}\n"
         f"[build]\ntimeout = {BUILD_TIMEOUT}\n[launch]\nstop_grace = 2\n")
     _, token = Accounts(layout).create_token(DEV)
     app = f"crash-{os.urandom(3).hex()}"
@@ -101,6 +102,11 @@ def serve(layout: Layout, docker_client: Any, stack_image: str, git_bin: str,
     if running.process is not None and running.process.poll() is None:
         running.process.kill()
         running.process.wait()
+    # a killed server leaves its nginx master behind (the next start of this home stops it)
+    master = nginx.master_pid(layout)
+    if master is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(master, signal.SIGKILL)
     for container in builds(docker_client, layout):
         with contextlib.suppress(Exception):
             container.remove(force=True)
