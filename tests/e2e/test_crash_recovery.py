@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from release.store import ReleaseStore
-from shipway.accounts import Accounts
 from shipway import nginx
+from shipway.accounts import Accounts
 from shipway.apps import create_app
 from shipway.layout import Layout
 from tests.conftest import free_port, run_git
