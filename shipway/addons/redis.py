@@ -13,7 +13,7 @@ Its data lives under the data home, never in the container::
 so the container is disposable: ``reconcile`` (server start, add-on supervisor) starts a new one
 from those files when it is gone, e.g. after a reboot or a ``docker rm``.
 
-The image ``shipway/redis:bookworm-1`` is Shipway's stack plus Debian's ``redis-server``
+The image ``shipway/redis:1`` is Shipway's stack plus Debian's ``redis-server``
 (there is no registry to pull from), labelled with its recipe and rebuilt when that changes.
 """
 
@@ -37,10 +37,10 @@ from shipway.files import locked, write_atomically
 from shipway.log import get as get_log
 from shipway.settings import Settings
 
-IMAGE = "shipway/redis:bookworm-1"
+IMAGE = "shipway/redis:1"
 RECIPE_LABEL = "shipway.redis.recipe"
 PACKAGES = ("redis-server",)
-INSTALL = ("set -e; apt-get update -qq; "
+INSTALL = ("set -e; apt-get update -qq -o Acquire::Check-Valid-Until=false; "
            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
            "{packages} >/dev/null; apt-get clean; rm -rf /var/lib/apt/lists/*; "
            "redis-server --version")
