@@ -42,10 +42,13 @@ def stop_builds(home: str) -> int:
 
 def remove_orphan_builds(docker: Any, home: str) -> int:
     """Remove build containers of ``home`` that no build of this process owns (a crash's)."""
+    # under the lock a build is either not yet created or already ours: a push that arrives
+    # while the server starts never has its new container taken for a crash's
     with _RUNNING_LOCK:
+        found = docker.containers.list(
+            all=True, sparse=True,
+            filters={"label": ["shipway.role=build", f"{LABEL_HOME}={home}"]})
         ours = {b.container.id for b in _RUNNING}
-    found = docker.containers.list(
-        all=True, filters={"label": ["shipway.role=build", f"{LABEL_HOME}={home}"]})
     orphans = [c for c in found if c.id not in ours]
     for container in orphans:
         with contextlib.suppress(Exception):
@@ -89,22 +92,23 @@ class BuildContainer:
         self.home = home
         self.stopped = threading.Event()
         deadline = f"{int(limits.timeout) + SELF_KILL_MARGIN}s"
-        try:
-            self.container = docker.containers.create(
-                image, [*SELF_KILL, deadline, *command], user=BUILD_USER,
-                working_dir="/app", environment=environment,
-                labels={"shipway.app": app, "shipway.role": "build", LABEL_HOME: home},
-                cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
-                mem_limit=limits.memory, memswap_limit=limits.memory,
-                nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
-                network_mode="bridge", detach=True, tty=False, stdin_open=False,
-                volumes=volumes or {},
-            )
-        except docker_sdk.errors.ImageNotFound:
-            raise BuildFailed(f"The stack image {image} does not exist on this server.") from None
-
+        # created and registered under one lock: the orphan sweep never sees it half-way
         with _RUNNING_LOCK:
-            _RUNNING.add(self)
+            try:
+                self.container = docker.containers.create(
+                    image, [*SELF_KILL, deadline, *command], user=BUILD_USER,
+                    working_dir="/app", environment=environment,
+                    labels={"shipway.app": app, "shipway.role": "build", LABEL_HOME: home},
+                    cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
+                    mem_limit=limits.memory, memswap_limit=limits.memory,
+                    nano_cpus=int(limits.cpus * 1e9), pids_limit=limits.pids,
+                    network_mode="bridge", detach=True, tty=False, stdin_open=False,
+                    volumes=volumes or {},
+                )
+                _RUNNING.add(self)
+            except docker_sdk.errors.ImageNotFound:
+                raise BuildFailed(f"The stack image {image} does not exist on this server."
+                                  ) from None
 
     def __enter__(self) -> BuildContainer:
         return self

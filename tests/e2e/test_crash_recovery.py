@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import requests
 
@@ -76,7 +77,10 @@ def builds(docker_client: Any, layout: Layout) -> list[Any]:
 def wait_for_running_build(docker_client: Any, layout: Layout) -> Any:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        running = [c for c in builds(docker_client, layout) if c.status == "running"]
+        try:
+            running = [c for c in builds(docker_client, layout) if c.status == "running"]
+        except docker.errors.NotFound:  # one went between the list and its inspection
+            running = []
         if running:
             return running[0]
         time.sleep(0.2)
