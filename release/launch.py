@@ -31,6 +31,7 @@ from release.store import ReleaseStore
 from shipway import log
 from shipway.accounts import Accounts
 from shipway.errors import LaunchFailed, ShipwayError
+from shipway.files import is_disk_full
 from shipway.layout import Layout
 from shipway.settings import Settings
 
@@ -96,9 +97,11 @@ class TeeOutput:
     def _keep(self, text: str) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        # the file is a copy: a full disk loses it, never the line the user reads
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
 
     def line(self, text: str) -> None:
         self.out.line(text)
@@ -558,9 +561,14 @@ def launch(
                               docker=docker, out=out)
         new = start_formation(layout, settings, release, slug, image, docker=docker)
         wait_for_boot(new, settings)
+        old = [c for c in app_containers(docker, app, layout=layout)
+               if c.id not in {n.id for n in new}]
+        route_to(layout, release, new)
     except Exception as exc:  # noqa: BLE001 - whatever stopped it, the release is recorded failed
         remove_now(new)
-        if isinstance(exc, ShipwayError):
+        if is_disk_full(exc):
+            reason = "no space left on the server's disk"
+        elif isinstance(exc, ShipwayError):
             reason = exc.message
         elif isinstance(exc, docker_sdk.errors.DockerException):
             reason = f"Docker error: {exc}"
@@ -580,8 +588,6 @@ def launch(
         logger.warning("release_failed", reason=reason)
         return failed
     keep_alive(new)
-    old = [c for c in app_containers(docker, app, layout=layout) if c.id not in {n.id for n in new}]
-    route_to(layout, release, new)
     done = store.finish(release, "succeeded", launched=True)
     stop_later(old, settings)
     logger.info("release_launched", dynos=len(new))
