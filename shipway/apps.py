@@ -74,21 +74,21 @@ def teardown_app(layout: Layout, settings: Any, name: str,
     name = check_app_name(name)
     Accounts(layout).app(name)
     store = ReleaseStore(layout)
-    docker = None
-    with contextlib.suppress(Exception):  # no engine: nothing of the app runs in it
-        docker = docker_factory()
     with store.lock(name), contextlib.ExitStack() as closing:
-        if docker is not None:
-            closing.callback(docker.close)
+        archive = SlugArchive(layout)
+        mine = {release.slug for release in store.list(name) if release.slug}
+        mine |= {slug.id for slug in archive.all() if slug.app == name}
+        docker = None
+        if mine:  # an app that never had a slug never ran anything in Docker
+            with contextlib.suppress(Exception):  # no engine: nothing of the app runs in it
+                docker = docker_factory()
+                closing.callback(docker.close)
         if docker is not None:
             remove_now(app_containers(docker, name, layout=layout))
         for addon in attached(layout, name):
             load_provider(addon.provider, settings).deprovision(addon.resource)
         others = {release.slug for other in Accounts(layout).apps() if other.name != name
                   for release in store.list(other.name) if release.slug}
-        archive = SlugArchive(layout)
-        mine = {release.slug for release in store.list(name) if release.slug}
-        mine |= {slug.id for slug in archive.all() if slug.app == name}
         for slug_id in sorted(mine - others):
             if docker is not None:
                 for volume in docker.volumes.list(filters={"label": [
