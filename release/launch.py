@@ -320,11 +320,16 @@ def addon_volumes(layout: Layout, app: str) -> dict[str, dict[str, str]]:
     return {host: {"bind": inside, "mode": "rw"} for host, inside in mounts_for(layout, app).items()}
 
 
-def addon_network(layout: Layout, app: str) -> str | None:
-    """The app's own network when an add-on needs one (its Redis listens there), else None."""
+def app_network(docker: Any, layout: Layout, app: str) -> str:
+    """The app's own Docker network (``shipway-<home id>-APP``): its dynos and add-ons only,
+    so no other app's dyno reaches them; the router reaches web dynos on their host port."""
+    from shipway.addons.redis import ensure_network, network_name
     from shipway.addons.store import network_for
 
-    return network_for(layout, app)
+    name = network_for(layout, app) or network_name(str(layout.home), app)
+    # not an add-on network: the add-on supervisor never removes it under running dynos
+    ensure_network(docker, name, home=str(layout.home), app=app, role="app-network")
+    return name
 
 
 def start_dyno(
@@ -352,8 +357,13 @@ def start_dyno(
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
         volumes={slug_volume_name(release.slug): {"bind": "/app", "mode": "ro"},
                  **addon_volumes(layout, release.app)},
-        network=addon_network(layout, release.app),
-        mem_limit=settings.launch_memory,
+        network=app_network(docker, layout, release.app),
+        # confined: no capability, no privilege gained through setuid, a read-only root
+        # (the /app and add-on mounts are volumes: the root's flag does not reach them)
+        cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
+        read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777"},
+        mem_limit=settings.launch_memory, memswap_limit=settings.launch_memory,
+        nano_cpus=int(settings.launch_cpus * 1e9),
         pids_limit=settings.launch_pids,
         init=True,  # signals reach the app and zombies are reaped
         detach=True,

@@ -82,6 +82,7 @@ class Settings:
     launch_stop_grace: float = 30.0
     launch_memory: str = "512m"
     launch_pids: int = 256
+    launch_cpus: float = 1.0
     postgresql_url: str = ""
     redis_plans: dict[str, int] = field(default_factory=lambda: dict(REDIS_PLANS))
     extra: dict[str, Any] = field(default_factory=dict)

@@ -152,7 +152,8 @@ def ensure_image(settings: Settings, *, docker: Any) -> str:
     return IMAGE
 
 
-def ensure_network(docker: Any, name: str, *, home: str, app: str) -> Any:
+def ensure_network(docker: Any, name: str, *, home: str, app: str,
+                   role: str = NETWORK_ROLE) -> Any:
     """The app's network; one made by someone else (dyno networking) is used as it is."""
     import docker as docker_sdk
 
@@ -161,7 +162,7 @@ def ensure_network(docker: Any, name: str, *, home: str, app: str) -> Any:
     try:
         return docker.networks.create(name, driver="bridge", check_duplicate=True,
                                       labels={LABEL_HOME: home, LABEL_APP: app,
-                                              LABEL_ROLE: NETWORK_ROLE})
+                                              LABEL_ROLE: role})
     except docker_sdk.errors.APIError:
         return docker.networks.get(name)  # made at the same moment by another process
 
