@@ -320,16 +320,15 @@ def addon_volumes(layout: Layout, app: str) -> dict[str, dict[str, str]]:
     return {host: {"bind": inside, "mode": "rw"} for host, inside in mounts_for(layout, app).items()}
 
 
-def app_network(docker: Any, layout: Layout, app: str) -> str:
-    """The app's own Docker network (``shipway-<home id>-APP``): its dynos and add-ons only,
-    so no other app's dyno reaches them; the router reaches web dynos on their host port."""
-    from shipway.addons.redis import ensure_network, network_name
+def addon_network(layout: Layout, app: str) -> str | None:
+    """The app's own network when an add-on needs one (its Redis listens there), else None.
+
+    Not one per app for every app: Docker's default address pools hold about 30 bridge
+    networks per engine, so per-app networks need an operator's pool first (README).
+    """
     from shipway.addons.store import network_for
 
-    name = network_for(layout, app) or network_name(str(layout.home), app)
-    # not an add-on network: the add-on supervisor never removes it under running dynos
-    ensure_network(docker, name, home=str(layout.home), app=app, role="app-network")
-    return name
+    return network_for(layout, app)
 
 
 def start_dyno(
@@ -357,7 +356,7 @@ def start_dyno(
         ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)} if web else {},
         volumes={slug_volume_name(release.slug): {"bind": "/app", "mode": "ro"},
                  **addon_volumes(layout, release.app)},
-        network=app_network(docker, layout, release.app),
+        network=addon_network(layout, release.app),
         # confined: no capability, no privilege gained through setuid, a read-only root
         # (the /app and add-on mounts are volumes: the root's flag does not reach them)
         cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
@@ -464,6 +463,25 @@ def wait_for_boot(containers: list[Any], settings: Settings) -> None:
         time.sleep(0.03)
 
 
+def settle(containers: list[Any], settings: Settings) -> None:
+    """Watch the new web dynos for ``launch.settle`` seconds after the switch; raises
+    BootFailed when one exits (a web process that crashes right after binding its port)."""
+    deadline = time.monotonic() + settings.launch_settle
+    web = [c for c in containers if c.labels.get(LABEL_PROCESS) == "web"]
+    while web:
+        for container in web:
+            container.reload()
+            state = container.attrs.get("State") or {}
+            if state.get("Status") in ("exited", "dead"):
+                raise BootFailed(
+                    f"web exited with status {state.get('ExitCode')} within "
+                    f"{settings.launch_settle:g} seconds of the switch",
+                    last_log_lines(container, container.labels.get(LABEL_DYNO, "")))
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
 def start_formation(
     layout: Layout, settings: Settings, release: Release, slug: Slug, image: str, *, docker: Any,
 ) -> list[Any]:
@@ -563,6 +581,8 @@ def launch(
     previous = store.current(app)
     logger = log.get(app=app, release=release.version)
     new: list[Any] = []
+    old: list[Any] = []
+    switched = False
     try:
         slug = SlugArchive(layout).get(release.slug)
         image = slug_image(layout, settings, slug, docker=docker, out=out)
@@ -573,8 +593,13 @@ def launch(
         wait_for_boot(new, settings)
         old = [c for c in app_containers(docker, app, layout=layout)
                if c.id not in {n.id for n in new}]
+        switched = True
         route_to(layout, release, new)
+        settle(new, settings)
     except Exception as exc:  # noqa: BLE001 - whatever stopped it, the release is recorded failed
+        if switched:
+            with contextlib.suppress(Exception):  # traffic back to the dynos still running
+                route_to(layout, previous or release, old)
         remove_now(new)
         if is_disk_full(exc):
             reason = "no space left on the server's disk"

@@ -83,6 +83,7 @@ class Settings:
     launch_memory: str = "512m"
     launch_pids: int = 256
     launch_cpus: float = 1.0
+    launch_settle: float = 2.0
     postgresql_url: str = ""
     redis_plans: dict[str, int] = field(default_factory=lambda: dict(REDIS_PLANS))
     extra: dict[str, Any] = field(default_factory=dict)

@@ -152,8 +152,7 @@ def ensure_image(settings: Settings, *, docker: Any) -> str:
     return IMAGE
 
 
-def ensure_network(docker: Any, name: str, *, home: str, app: str,
-                   role: str = NETWORK_ROLE) -> Any:
+def ensure_network(docker: Any, name: str, *, home: str, app: str) -> Any:
     """The app's network; one made by someone else (dyno networking) is used as it is."""
     import docker as docker_sdk
 
@@ -162,7 +161,7 @@ def ensure_network(docker: Any, name: str, *, home: str, app: str,
     try:
         return docker.networks.create(name, driver="bridge", check_duplicate=True,
                                       labels={LABEL_HOME: home, LABEL_APP: app,
-                                              LABEL_ROLE: role})
+                                              LABEL_ROLE: NETWORK_ROLE})
     except docker_sdk.errors.APIError:
         return docker.networks.get(name)  # made at the same moment by another process
 

@@ -1,6 +1,5 @@
 """Dynos are confined: no capabilities, no-new-privileges, CPU, memory (no extra swap) and pids
-limits, a read-only root apart from /tmp; each app on its own network, so one app's dyno cannot
-reach another app's dyno, while the router still reaches both.
+limits, a read-only root apart from /tmp; the router still reaches them.
 
 Real server, real ``git push``, real dynos; probes run inside the dynos with ``docker exec``.
 """
@@ -16,11 +15,6 @@ from release.launch import app_containers
 from tests.e2e.hostile import Hostile, hostile, work_tree  # noqa: F401
 
 WEB = "python3 -m http.server $PORT"
-CONNECT = ("import socket,sys\n"
-           "try:\n"
-           "    socket.create_connection((sys.argv[1], 5000), timeout=2).close(); print('open')\n"
-           "except OSError as e:\n"
-           "    print('refused', type(e).__name__)\n")
 
 
 def deploy(hostile: Hostile, tmp_path: Path, folder: str) -> tuple[str, Any]:  # noqa: F811
@@ -43,7 +37,7 @@ def through_router(hostile: Hostile, app: str) -> int:  # noqa: F811
                         headers={"Host": f"{app}.localhost"}, timeout=10).status_code
 
 
-def test_dynos_are_unprivileged_limited_and_cannot_reach_other_apps(
+def test_dynos_are_unprivileged_limited_and_read_only(
         hostile: Hostile, tmp_path: Path) -> None:  # noqa: F811
     one, dyno_one = deploy(hostile, tmp_path, "a")
     two, dyno_two = deploy(hostile, tmp_path, "b")
@@ -63,14 +57,5 @@ def test_dynos_are_unprivileged_limited_and_cannot_reach_other_apps(
     assert code != 0 and "Read-only file system" in out
     assert run_in(dyno_one, "sh", "-c", "echo x > /tmp/x && cat /tmp/x") == (0, "x\n")
 
-    # one network per app: app one's dyno cannot open app two's port
-    networks_one = set(dyno_one.attrs["NetworkSettings"]["Networks"])
-    networks_two = set(dyno_two.attrs["NetworkSettings"]["Networks"])
-    assert networks_one.isdisjoint(networks_two) and "bridge" not in networks_one | networks_two
-    (address_two,) = [n["IPAddress"] for n in dyno_two.attrs["NetworkSettings"]["Networks"]
-                      .values()]
-    assert run_in(dyno_two, "python3", "-c", CONNECT, address_two) == (0, "open\n")
-    code, out = run_in(dyno_one, "python3", "-c", CONNECT, address_two)
-    assert out.startswith("refused"), out
-    # the router still reaches both
+    # the router reaches both
     assert through_router(hostile, one) == through_router(hostile, two) == 200
