@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 import secrets
 import socket
@@ -399,7 +400,7 @@ def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | 
             dynolog.stopping(container)
             status = None
             with contextlib.suppress(Exception):
-                container.stop(timeout=int(settings.launch_stop_grace))
+                container.stop(timeout=math.ceil(settings.launch_stop_grace))
                 container.reload()
                 status = (container.attrs.get("State") or {}).get("ExitCode")
             with contextlib.suppress(Exception):

@@ -31,6 +31,8 @@ key                           default         meaning
 ``launch.stop_grace``         30              seconds between SIGTERM and SIGKILL
 ``launch.memory``             ``512m``        memory limit of a dyno
 ``launch.pids``               256             pids limit of a dyno
+``launch.cpus``               1.0             CPU limit of a dyno
+``launch.settle``             2               seconds new web dynos are watched after the switch
 ``postgresql_url``            ``""``          server the postgresql add-on administers
 ``redis.plans``               mini, premium   redis add-on plans: a table of NAME = megabytes
 ============================  ==============  ==============================================
