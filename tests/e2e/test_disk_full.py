@@ -177,3 +177,32 @@ def test_a_config_change_on_a_full_disk_is_refused_with_507(small: SmallDisk,
                              "disk while writing release v2."}
     assert statuses(small, app) == [(1, "succeeded")]
     assert small.leftovers(app) == []
+
+
+def test_a_disk_that_fills_during_the_launch_ends_the_release_failed_not_pending(
+        small: SmallDisk, tmp_path: Path) -> None:
+    app, work = deployed_app(small, tmp_path)
+    (work / "Procfile").write_text(f"web: {WEB}\nrelease: sleep 3\n")
+    run_git("add", "-A", cwd=work)
+    run_git("commit", "-q", "-m", "with a release phase", cwd=work)
+    push = subprocess.Popen(["git", "push", small.remote(app), "master"], cwd=work,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert push.stderr is not None
+    seen: list[str] = []
+    try:
+        for line in push.stderr:
+            seen.append(line)
+            if "Running release command" in line:
+                small.fill(leave=0)  # v3 is written; everything after finds the disk full
+        push.wait(timeout=120)
+    finally:
+        small.free()
+    output = "".join(seen)
+    assert ("remote:  !     v3 failed to start: no space left on the server's disk; "
+            "still running v2") in output
+    assert "Launching... done" not in output
+    assert statuses(small, app) == [(1, "succeeded"), (2, "succeeded"), (3, "failed")]
+    assert small.leftovers(app) == []
+    answer = requests.get(f"http://127.0.0.1:{small.settings.router_port}/",
+                          headers={"Host": f"{app}.localhost"}, timeout=10)
+    assert answer.status_code == 200
