@@ -40,8 +40,8 @@ from builder.slug import Slug, SlugArchive, SlugTooLarge, human_size, size_text,
 from builder.source import commit_tree, read_root_file, write_source_tar
 from hooks.pipeline import Output
 from shipway.accounts import App, now_iso
-from shipway.errors import BuildFailed
-from shipway.files import private_file
+from shipway.errors import BuildFailed, DiskFull, PushRejected
+from shipway.files import is_disk_full, private_file
 from shipway.layout import Layout
 from shipway.log import get as get_log
 from shipway.redact import redact, secrets_of
@@ -93,15 +93,20 @@ class BuildLog:
     def line(self, text: str) -> None:
         text = redact(text, self.secrets)
         self.out.line(text)
-        self._file.write(text + "\n")
-        self._file.flush()
+        self._keep(text)
 
     def error(self, text: str) -> None:
-        self._file.write(f" !     {redact(text, self.secrets)}\n")
-        self._file.flush()
+        self._keep(f" !     {redact(text, self.secrets)}")
+
+    def _keep(self, text: str) -> None:
+        # the file is a copy of what the pusher reads: a full disk loses it, not the build
+        with contextlib.suppress(OSError):
+            self._file.write(text + "\n")
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
 def build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Settings,
@@ -119,7 +124,11 @@ def build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Sett
             detail = getattr(exc, "explanation", None) or str(exc)
             raise BuildFailed(f"Push rejected: Docker failed during the build ({detail}).",
                               hint="The server log has the details.") from exc
-    except BuildFailed as exc:
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            raise DiskFull("building (the slug archive or the build cache)", push=True) from None
+    except PushRejected as exc:
         log.error(exc.message)
         events.info("build.failed", error=exc.message, log=str(log.path))
         raise
@@ -198,9 +207,11 @@ def _build(objects: Any, commit: str, *, app: App, layout: Layout, settings: Set
                              too_large=_unpacked_too_large(settings)) as built:
                     write_slug(built, gz, threads=os.cpu_count() or 2,
                                max_size=settings.slug_max_size)
-            except BaseException:
+            except BaseException as exc:
                 gz.close()
                 gz_path.unlink(missing_ok=True)
+                if is_disk_full(exc):
+                    raise DiskFull("writing the slug", push=True) from None
                 raise
         log.line(f"-----> Compressing... done, {human_size(gz_path.stat().st_size)}")
         _save_cache(box, cache_tar)
@@ -285,10 +296,15 @@ def _save_cache(box: BuildContainer, cache_tar: Path) -> None:
     cache_tar.parent.mkdir(parents=True, exist_ok=True)
     with box.get("/tmp/cache") as spool, tempfile.NamedTemporaryFile(
             dir=cache_tar.parent, prefix=".tmp-", delete=False) as tmp:
-        while chunk := spool.read(1 << 20):
-            tmp.write(chunk)
-        tmp.flush()
-        os.fsync(tmp.fileno())
+        try:
+            while chunk := spool.read(1 << 20):
+                tmp.write(chunk)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        except BaseException:
+            tmp.close()
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
     os.replace(tmp.name, cache_tar)
 
 

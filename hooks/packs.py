@@ -28,6 +28,10 @@ class PackTooLarge(PackRejected):
     pass
 
 
+class PackDiskFull(PackRejected):
+    """The data home's filesystem filled up while the pack was written."""
+
+
 class PackHasBadObject(PackRejected):
     """index-pack's fsck refused an object (a ``.git`` tree entry, a bad commit header...)."""
 
@@ -100,6 +104,9 @@ def _feed(read: Callable[[int], bytes], stdin: object) -> None:
 def _rejection(stderr: str, max_input_size: int) -> PackRejected:
     if "pack exceeds maximum allowed size" in stderr:
         return PackTooLarge(f"pack exceeds maximum allowed size ({max_input_size} bytes)")
+    if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+        return PackDiskFull("Push rejected: no space left on the server's disk while "
+                            "receiving the pack.")
     bad = FSCK_LINE.search(stderr)
     if bad is not None:
         sha, msg_id, text = bad.groups()
@@ -110,4 +117,4 @@ def _rejection(stderr: str, max_input_size: int) -> PackRejected:
     return PackRejected(reason)
 
 
-__all__ = ["index_pack", "PackRejected", "PackTooLarge", "PackHasBadObject"]
+__all__ = ["index_pack", "PackRejected", "PackTooLarge", "PackHasBadObject", "PackDiskFull"]

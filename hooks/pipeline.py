@@ -75,6 +75,9 @@ class Stage(Protocol):
     def post_receive(self, push: Push, prepared: Any, out: Output) -> None:
         """Release and launch; errors are shown but cannot undo the ref update."""
 
+    def abandon(self, push: Push, prepared: Any) -> None:
+        """The refs did not move after pre_receive succeeded: undo what it prepared."""
+
 
 class AnnounceStage:
     """The trivial stage: says what was received, deploys nothing (used until a builder is wired)."""
@@ -89,3 +92,6 @@ class AnnounceStage:
     def post_receive(self, push: Push, prepared: Any, out: Output) -> None:
         if prepared:
             out.line(f"-----> {push.app} updated to {str(prepared)[:7]}")
+
+    def abandon(self, push: Push, prepared: Any) -> None:
+        pass

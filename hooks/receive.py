@@ -31,7 +31,7 @@ from dulwich.repo import Repo
 from dulwich.server import Backend, ReceivePackHandler
 
 from hooks.checks import BadObject, MissingObject, check_connected, valid_ref_name
-from hooks.packs import PackHasBadObject, PackRejected, PackTooLarge, index_pack
+from hooks.packs import PackDiskFull, PackHasBadObject, PackRejected, PackTooLarge, index_pack
 from hooks.pipeline import DEPLOY_BRANCHES, ZERO_SHA, Push, RefUpdate, Stage
 from hooks.quarantine import Quarantine
 from hooks.sideband import Sideband
@@ -62,6 +62,7 @@ class Unpacked:
 
     status: str = "ok"
     bad_object: str = ""  # fsck's reason, when an object in the pack was refused
+    line: str = ""  # what the pusher reads, when it is not the status itself
 
     @property
     def ok(self) -> bool:
@@ -146,7 +147,7 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                 for c in commands:
                     c.status = "invalid object" if unpack.bad_object else "unpacker error"
                 out.error(f"Push rejected: {unpack.bad_object}." if unpack.bad_object
-                          else unpack.status)
+                          else unpack.line or unpack.status)
             else:
                 self._check_commands(repo, quarantine, commands, out)
             self.log.info("push.checked", unpack=unpack.status)
@@ -159,16 +160,23 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
             prepared = None
             if push.updates:
                 prepared = self._pre_receive(push, commands, out)
-            if any(c.ok for c in commands):
-                self._update_refs(repo, quarantine, commands)
+            try:
+                if any(c.ok for c in commands):
+                    self._update_refs(repo, quarantine, commands)
+            except BaseException:
+                self._abandon(push, prepared)
+                raise
         finally:
             quarantine.discard()
-        self._report(unpack.status, commands)
         moved = tuple(c.update for c in commands if c.ok)
+        done = replace(push, objects=repo.object_store, updates=moved)
+        deploys = bool(moved) and done.deploy is not None and push.deploy == done.deploy
+        if not deploys:
+            self._abandon(push, prepared)  # e.g. a pending release whose ref did not move
+        self._report(unpack.status, commands)
         if moved:
             self.log.info("push.accepted", refs=[u.ref for u in moved])
-            done = replace(push, objects=repo.object_store, updates=moved)
-            if done.deploy is not None and push.deploy == done.deploy:
+            if deploys:
                 self._post_receive(done, prepared, out)
         else:
             self.log.info("push.rejected", reasons=[c.status for c in commands])
@@ -182,6 +190,9 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                        max_input_size=self.context.max_input_size)
         except PackTooLarge as exc:
             return Unpacked(str(exc))
+        except PackDiskFull as exc:
+            self.log.warning("push.disk_full", error=str(exc))
+            return Unpacked("unpack error: no space left on device", line=str(exc))
         except PackHasBadObject as exc:
             self.log.warning("push.bad_object", error=str(exc))
             return Unpacked("unpack error: invalid object", bad_object=str(exc))
@@ -296,6 +307,14 @@ class ShipwayReceivePackHandler(ReceivePackHandler):
                                error=traceback.format_exc())
                 message = "Release failed: internal error (see the server log)."
             out.error(str(message))
+
+    def _abandon(self, push: Push, prepared: Any) -> None:
+        if prepared is None:
+            return
+        try:
+            self.context.stage.abandon(push, prepared)
+        except Exception:  # noqa: BLE001 - the refs are as they were; the log says what stayed
+            self.log.error("push.stage_crashed", stage="abandon", error=traceback.format_exc())
 
     def _report(self, unpack: str, commands: list[Command]) -> None:
         if not self.has_capability(CAPABILITY_REPORT_STATUS):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +40,39 @@ def fail_interrupted(store: ReleaseStore, app: str) -> None:
         store.finish(latest, "failed", failure="interrupted before it finished launching")
 
 
-def deploy(
-    layout: Layout, settings: Settings, *, app: str, slug: Slug, user: str, commit: str,
-    commit_description: str, output_path: Path | None, out: Output, docker: Any,
-) -> Release:
-    """New release ``Deploy <sha7>`` with the current config, launched; failed or succeeded."""
+@dataclass
+class PendingDeploy:
+    """Release ``Deploy <sha7>`` written (pending) with the app lock held until ``close``.
+
+    A push writes it before its ref moves (no space for it: the push is refused and the ref
+    stays), then ``launch``es it, or ``discard``s it when the ref did not move.
+    """
+
+    layout: Layout
+    release: Release
+    path: Path
+    hold: contextlib.ExitStack
+
+    def launch(self, settings: Settings, *, out: Output, docker: Any) -> Release:
+        with self.hold:
+            return launch(self.layout, settings, self.release, docker=docker,
+                          out=release_output(out, self.path, self.release))
+
+    def discard(self) -> None:
+        with self.hold:
+            ReleaseStore(self.layout).discard(self.release)
+
+
+def prepare_deploy(
+    layout: Layout, *, app: str, slug: Slug, user: str, commit: str, commit_description: str,
+    output_path: Path | None,
+) -> PendingDeploy:
+    """Write the pending release of a deploy, holding the app lock; raises DiskFull."""
     store = ReleaseStore(layout)
-    with store.lock(app):
+    hold = contextlib.ExitStack()
+    hold.enter_context(store.lock(app))
+    with contextlib.ExitStack() as undo:
+        undo.push(hold)
         fail_interrupted(store, app)
         config, addons = config_now(store, app)
         path = output_path or release_log(layout, app, store.next_version(app))
@@ -53,4 +81,15 @@ def deploy(
             commit_description=commit_description, config=config, addons=addons,
             output=str(path), already_locked=True,
         )
-        return launch(layout, settings, release, docker=docker, out=release_output(out, path, release))
+        undo.pop_all()
+    return PendingDeploy(layout, release, path, hold)
+
+
+def deploy(
+    layout: Layout, settings: Settings, *, app: str, slug: Slug, user: str, commit: str,
+    commit_description: str, output_path: Path | None, out: Output, docker: Any,
+) -> Release:
+    """New release ``Deploy <sha7>`` with the current config, launched; failed or succeeded."""
+    pending = prepare_deploy(layout, app=app, slug=slug, user=user, commit=commit,
+                             commit_description=commit_description, output_path=output_path)
+    return pending.launch(settings, out=out, docker=docker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import re
 import secrets
 import socket
@@ -31,6 +32,7 @@ from release.store import ReleaseStore
 from shipway import log
 from shipway.accounts import Accounts
 from shipway.errors import LaunchFailed, ShipwayError
+from shipway.files import is_disk_full
 from shipway.layout import Layout
 from shipway.settings import Settings
 
@@ -96,9 +98,11 @@ class TeeOutput:
     def _keep(self, text: str) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        # the file is a copy: a full disk loses it, never the line the user reads
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
 
     def line(self, text: str) -> None:
         self.out.line(text)
@@ -318,7 +322,11 @@ def addon_volumes(layout: Layout, app: str) -> dict[str, dict[str, str]]:
 
 
 def addon_network(layout: Layout, app: str) -> str | None:
-    """The app's own network when an add-on needs one (its Redis listens there), else None."""
+    """The app's own network when an add-on needs one (its Redis listens there), else None.
+
+    Not one per app for every app: Docker's default address pools hold about 30 bridge
+    networks per engine, so per-app networks need an operator's pool first (README).
+    """
     from shipway.addons.store import network_for
 
     return network_for(layout, app)
@@ -350,7 +358,12 @@ def start_dyno(
         volumes={slug_volume_name(release.slug): {"bind": "/app", "mode": "ro"},
                  **addon_volumes(layout, release.app)},
         network=addon_network(layout, release.app),
-        mem_limit=settings.launch_memory,
+        # confined: no capability, no privilege gained through setuid, a read-only root
+        # (the /app and add-on mounts are volumes: the root's flag does not reach them)
+        cap_drop=["ALL"], security_opt=["no-new-privileges"], privileged=False,
+        read_only=True, tmpfs={"/tmp": "rw,nosuid,nodev,mode=1777"},
+        mem_limit=settings.launch_memory, memswap_limit=settings.launch_memory,
+        nano_cpus=int(settings.launch_cpus * 1e9),
         pids_limit=settings.launch_pids,
         init=True,  # signals reach the app and zombies are reaped
         detach=True,
@@ -387,7 +400,7 @@ def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | 
             dynolog.stopping(container)
             status = None
             with contextlib.suppress(Exception):
-                container.stop(timeout=int(settings.launch_stop_grace))
+                container.stop(timeout=math.ceil(settings.launch_stop_grace))
                 container.reload()
                 status = (container.attrs.get("State") or {}).get("ExitCode")
             with contextlib.suppress(Exception):
@@ -449,6 +462,25 @@ def wait_for_boot(containers: list[Any], settings: Settings) -> None:
                 last_log_lines(container, container.labels.get(LABEL_DYNO, "")),
             )
         time.sleep(0.03)
+
+
+def settle(containers: list[Any], settings: Settings) -> None:
+    """Watch the new web dynos for ``launch.settle`` seconds after the switch; raises
+    BootFailed when one exits (a web process that crashes right after binding its port)."""
+    deadline = time.monotonic() + settings.launch_settle
+    web = [c for c in containers if c.labels.get(LABEL_PROCESS) == "web"]
+    while web:
+        for container in web:
+            container.reload()
+            state = container.attrs.get("State") or {}
+            if state.get("Status") in ("exited", "dead"):
+                raise BootFailed(
+                    f"web exited with status {state.get('ExitCode')} within "
+                    f"{settings.launch_settle:g} seconds of the switch",
+                    last_log_lines(container, container.labels.get(LABEL_DYNO, "")))
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def start_formation(
@@ -550,6 +582,8 @@ def launch(
     previous = store.current(app)
     logger = log.get(app=app, release=release.version)
     new: list[Any] = []
+    old: list[Any] = []
+    switched = False
     try:
         slug = SlugArchive(layout).get(release.slug)
         image = slug_image(layout, settings, slug, docker=docker, out=out)
@@ -558,9 +592,19 @@ def launch(
                               docker=docker, out=out)
         new = start_formation(layout, settings, release, slug, image, docker=docker)
         wait_for_boot(new, settings)
+        old = [c for c in app_containers(docker, app, layout=layout)
+               if c.id not in {n.id for n in new}]
+        switched = True
+        route_to(layout, release, new)
+        settle(new, settings)
     except Exception as exc:  # noqa: BLE001 - whatever stopped it, the release is recorded failed
+        if switched:
+            with contextlib.suppress(Exception):  # traffic back to the dynos still running
+                route_to(layout, previous or release, old)
         remove_now(new)
-        if isinstance(exc, ShipwayError):
+        if is_disk_full(exc):
+            reason = "no space left on the server's disk"
+        elif isinstance(exc, ShipwayError):
             reason = exc.message
         elif isinstance(exc, docker_sdk.errors.DockerException):
             reason = f"Docker error: {exc}"
@@ -580,8 +624,6 @@ def launch(
         logger.warning("release_failed", reason=reason)
         return failed
     keep_alive(new)
-    old = [c for c in app_containers(docker, app, layout=layout) if c.id not in {n.id for n in new}]
-    route_to(layout, release, new)
     done = store.finish(release, "succeeded", launched=True)
     stop_later(old, settings)
     logger.info("release_launched", dynos=len(new))

@@ -17,13 +17,25 @@ import tomli_w
 
 from release.records import Release, Status
 from shipway.accounts import now_iso
-from shipway.errors import Conflict, NotFound
-from shipway.files import clean_temp_files, locked, private_dir, write_atomically
+from shipway.errors import Conflict, DiskFull, NotFound
+from shipway.files import (
+    TEMP_PREFIX,
+    clean_temp_files,
+    is_disk_full,
+    locked,
+    private_dir,
+    reserve_space,
+    write_atomically,
+)
 from shipway.layout import Layout
 
 FILE_DIGITS = 7
 # a record holds every config value: readable by Shipway's user only
 RECORD_MODE = 0o600
+# a pending release holds this much disk (allocated with its record, freed when it finishes),
+# so that a disk filling up while it launches cannot leave it pending: its log lines, route
+# and final record have room
+RESERVE_BYTES = 256 * 1024
 
 
 def release_file_name(version: int) -> str:
@@ -80,6 +92,9 @@ class ReleaseStore:
 
     def _path(self, app: str, version: int) -> Path:
         return self._dir(app) / release_file_name(version)
+
+    def _reserve(self, app: str, version: int) -> Path:
+        return self._dir(app) / f"{TEMP_PREFIX}reserve-v{version}"
 
     @contextlib.contextmanager
     def lock(self, app: str) -> Iterator[None]:
@@ -151,9 +166,25 @@ class ReleaseStore:
                 addons=tuple(addons), output=output, launched=launched,
             )
             private_dir(self._dir(app))
-            write_atomically(self._path(app, version), tomli_w.dumps(_to_doc(release)),
-                             mode=RECORD_MODE)
+            path, reserve = self._path(app, version), self._reserve(app, version)
+            try:
+                if status == "pending":
+                    reserve_space(reserve, RESERVE_BYTES)
+                write_atomically(path, tomli_w.dumps(_to_doc(release)), mode=RECORD_MODE)
+            except OSError as exc:
+                reserve.unlink(missing_ok=True)
+                if is_disk_full(exc):
+                    raise DiskFull(f"writing release v{version}") from None
+                raise
             return release
+
+    def discard(self, release: Release) -> None:
+        """Remove a pending release nobody will launch (its push did not move the ref)."""
+        current = self.get(release.app, release.version)
+        if current.status != "pending":
+            raise Conflict(f"Release v{release.version} is already {current.status}.")
+        self._path(release.app, release.version).unlink()
+        self._reserve(release.app, release.version).unlink(missing_ok=True)
 
     def next_version(self, app: str) -> int:
         """The version ``create`` will write next; only meaningful under ``lock(app)``."""
@@ -172,6 +203,8 @@ class ReleaseStore:
         reason = " ".join(failure.split())
         done = replace(current, status=status, failure=reason, launched=launched,
                        updated_at=now_iso())
+        # the room held since the release was written: the final record always fits
+        self._reserve(release.app, release.version).unlink(missing_ok=True)
         write_atomically(self._path(release.app, release.version), tomli_w.dumps(_to_doc(done)),
                          mode=RECORD_MODE)
         return done

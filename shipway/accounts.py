@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from shipway.errors import AccessDenied, Conflict, NotFound, Unauthorized
+from shipway.errors import Conflict, NotFound, Unauthorized
 from shipway.files import locked, write_atomically
 from shipway.layout import Layout
 from shipway.names import check_app_name, check_email
@@ -185,10 +185,14 @@ class Accounts:
         return user.admin or user.email == app.owner or user.email in app.collaborators
 
     def authorize(self, user: User, name: str) -> App:
-        """Return the app if ``user`` may act on it: NotFound/AccessDenied otherwise."""
+        """Return the app if ``user`` may act on it, else NotFound.
+
+        An app the user may not see gets the very answer a missing one gets (the same 404,
+        the same line): asking names never tells which exist.
+        """
         app = self.app(name)
         if not self.can_access(user, app):
-            raise AccessDenied(f"You do not have access to the app {name}.")
+            raise NotFound(f"Couldn't find that app: {name}.")
         return app
 
     def add_collaborator(self, name: str, email: str) -> App:

@@ -26,15 +26,13 @@ from hooks.sideband import Collector
 from release.config import config_vars, set_config
 from release.dynos import processes, restart, scale
 from release.formation import read_formation
-from release.launch import app_containers, remove_now
 from release.logplex import check_source, logs
 from release.records import Release
 from release.rollback import rollback, rollback_target
-from release.routes import remove_route
 from release.store import ReleaseStore
 from shipway import openapi, slugtools
 from shipway.accounts import Accounts, App, User
-from shipway.apps import create_app, destroy_app
+from shipway.apps import create_app, teardown_app
 from shipway.errors import (
     AccessDenied,
     Conflict,
@@ -55,7 +53,8 @@ STATUS_TEXT = {200: "OK", 201: "Created", 206: "Partial Content", 400: "Bad Requ
                401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
                405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
                415: "Unsupported Media Type", 416: "Range Not Satisfiable",
-               422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error"}
+               422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+               507: "Insufficient Storage"}
 ADJECTIVES = ("severe", "quiet", "bold", "calm", "eager", "fancy", "gentle", "happy", "jolly",
               "keen", "lively", "mellow", "nimble", "proud", "rapid", "shy", "sunny", "swift",
               "tender", "vast", "witty", "young", "brave", "cosmic", "frozen", "golden")
@@ -364,12 +363,7 @@ class Api:
         if not req.who.admin and req.who.email != app.owner:
             raise AccessDenied(f"Only the owner of {app.name} can destroy it.")
         doc = self._app_json(req, app)
-        current = self.store.current(app.name)
-        if current is not None and current.slug:
-            with self._docker() as docker:
-                remove_now(app_containers(docker, app.name, layout=self.layout))
-        remove_route(self.layout, app.name)
-        destroy_app(self.layout, app.name)
+        teardown_app(self.layout, self.settings, app.name, docker_factory=self.docker_factory)
         return Response(body=doc)
 
     def releases_list(self, req: Request) -> Response:

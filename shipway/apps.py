@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Callable
+from typing import Any
 
 from dulwich.repo import Repo
 
@@ -49,3 +52,52 @@ def destroy_app(layout: Layout, name: str) -> None:
     # its router and state-change lines go with it: a new app of that name starts clean
     nginx.router_log(layout, name).unlink(missing_ok=True)
     (layout.logs_dir / "shipway" / f"{name}.log").unlink(missing_ok=True)
+
+
+def teardown_app(layout: Layout, settings: Any, name: str,
+                 *, docker_factory: Callable[[], Any]) -> None:
+    """``apps:destroy``: everything of the app goes, then its records.
+
+    Its dynos, its add-ons (deprovisioned: a PostgreSQL database dropped, a Redis server and its
+    data removed), the slugs no other app's release uses (archive files and their unpacked
+    volumes), its Docker network, its route, repository, releases, build cache and logs.
+    Without a Docker engine what lives in Docker is skipped.
+    """
+    # function-level imports: release/ and the add-ons build on this module's layer
+    from builder.slug import SlugArchive
+    from release.launch import LABEL_HOME, LABEL_SLUG, app_containers, remove_now
+    from release.routes import remove_route
+    from shipway.addons import load_provider
+    from shipway.addons.redis import network_name, remove_network_if_unused
+    from shipway.addons.store import attached
+
+    name = check_app_name(name)
+    Accounts(layout).app(name)
+    store = ReleaseStore(layout)
+    with store.lock(name), contextlib.ExitStack() as closing:
+        archive = SlugArchive(layout)
+        mine = {release.slug for release in store.list(name) if release.slug}
+        mine |= {slug.id for slug in archive.all() if slug.app == name}
+        docker = None
+        if mine:  # an app that never had a slug never ran anything in Docker
+            with contextlib.suppress(Exception):  # no engine: nothing of the app runs in it
+                docker = docker_factory()
+                closing.callback(docker.close)
+        if docker is not None:
+            remove_now(app_containers(docker, name, layout=layout))
+        for addon in attached(layout, name):
+            load_provider(addon.provider, settings).deprovision(addon.resource)
+        others = {release.slug for other in Accounts(layout).apps() if other.name != name
+                  for release in store.list(other.name) if release.slug}
+        for slug_id in sorted(mine - others):
+            if docker is not None:
+                for volume in docker.volumes.list(filters={"label": [
+                        f"{LABEL_SLUG}={slug_id}", f"{LABEL_HOME}={layout.home}"]}):
+                    with contextlib.suppress(Exception):
+                        volume.remove(force=True)
+            with contextlib.suppress(Exception):
+                archive.remove(slug_id)
+        if docker is not None:
+            remove_network_if_unused(docker, network_name(str(layout.home), name))
+    remove_route(layout, name)
+    destroy_app(layout, name)

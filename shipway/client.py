@@ -323,17 +323,10 @@ class LocalBackend:
         return self._info(created.name)
 
     def destroy_app(self, app: str) -> None:
-        from release.launch import app_containers, remove_now
-        from release.routes import remove_route
-        from release.store import ReleaseStore
-        from shipway.apps import destroy_app
+        from shipway.apps import teardown_app
 
-        current = ReleaseStore(self.layout).current(self._check(app))
-        if current is not None and current.slug:
-            with self._docker() as docker:
-                remove_now(app_containers(docker, app, layout=self.layout))
-        remove_route(self.layout, app)
-        destroy_app(self.layout, app)
+        teardown_app(self.layout, self.settings, self._check(app),
+                     docker_factory=self.docker_factory)
 
     def releases(self, app: str, limit: int | None = None) -> list[Release]:
         from release.store import ReleaseStore

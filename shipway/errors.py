@@ -12,7 +12,8 @@ Tree::
     ├── TooManyRequests          too many wrong credentials: wait ``retry_after`` seconds
     ├── Conflict                 the resource already exists / state forbids it
     ├── PushRejected             a push stage declined the update (pre-receive)
-    │   └── BuildFailed          (builder) the build did not produce a slug
+    │   ├── BuildFailed          (builder) the build did not produce a slug
+    │   └── DiskFull             no space left on the data home's disk (HTTP 507)
     └── LaunchFailed             (release) the new release did not start
 
 Each error is rendered once, at the edge: ``remote:  !     <message>`` for a push, stderr and
@@ -97,3 +98,17 @@ class BuildFailed(PushRejected):
 class LaunchFailed(ShipwayError):
     api_id = "launch_failed"
     http_status = 500
+
+
+class DiskFull(PushRejected):
+    """No space left on the data home's filesystem; nothing half-written was kept."""
+
+    api_id = "disk_full"
+    http_status = 507
+
+    def __init__(self, what: str, *, push: bool = False) -> None:
+        line = f"no space left on the server's disk while {what}"
+        super().__init__(f"Push rejected: {line}." if push else line[0].upper() + line[1:] + ".",
+                         reason="no space left on device",
+                         hint="Free space in the data home, then try again.")
+        self.what = what

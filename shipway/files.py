@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import tempfile
@@ -10,6 +11,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the errors of a full filesystem (or quota)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def reserve_space(path: Path, size: int) -> None:
+    """Allocate ``size`` bytes at ``path`` for real (not sparse): room a later write can free."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            os.write(fd, b"\0" * size)
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
 
 
 def fsync_dir(path: Path) -> None:

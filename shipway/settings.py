@@ -31,6 +31,8 @@ key                           default         meaning
 ``launch.stop_grace``         30              seconds between SIGTERM and SIGKILL
 ``launch.memory``             ``512m``        memory limit of a dyno
 ``launch.pids``               256             pids limit of a dyno
+``launch.cpus``               1.0             CPU limit of a dyno
+``launch.settle``             2               seconds new web dynos are watched after the switch
 ``postgresql_url``            ``""``          server the postgresql add-on administers
 ``redis.plans``               mini, premium   redis add-on plans: a table of NAME = megabytes
 ============================  ==============  ==============================================
@@ -82,6 +84,8 @@ class Settings:
     launch_stop_grace: float = 30.0
     launch_memory: str = "512m"
     launch_pids: int = 256
+    launch_cpus: float = 1.0
+    launch_settle: float = 2.0
     postgresql_url: str = ""
     redis_plans: dict[str, int] = field(default_factory=lambda: dict(REDIS_PLANS))
     extra: dict[str, Any] = field(default_factory=dict)

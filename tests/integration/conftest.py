@@ -47,6 +47,9 @@ class StageBox:
     def post_receive(self, push: Any, prepared: Any, out: Any) -> None:
         self.stage.post_receive(push, prepared, out)
 
+    def abandon(self, push: Any, prepared: Any) -> None:
+        self.stage.abandon(push, prepared)
+
 
 @pytest.fixture
 def stage_box() -> StageBox:

@@ -44,7 +44,7 @@ def test_unauthenticated_requests_get_401_and_learn_nothing(api_platform: ApiPla
     assert wrong.json() == {"id": "unauthorized", "message": "Invalid credentials provided."}
 
 
-def test_another_users_app_is_forbidden_and_not_listed(api_platform: ApiPlatform) -> None:
+def test_another_users_app_is_not_found_and_not_listed(api_platform: ApiPlatform) -> None:
     before = api_platform.get("/api/apps/demo/config-vars").json()
     api_platform.request("PATCH", "/api/apps/demo/config-vars", json={"SECRET": "s3cr3t"})
     assert api_platform.get("/api/apps", who=OTHER).json() == []
@@ -52,9 +52,12 @@ def test_another_users_app_is_forbidden_and_not_listed(api_platform: ApiPlatform
                          ("GET", "/api/apps/demo/releases"), ("DELETE", "/api/apps/demo"),
                          ("PATCH", "/api/apps/demo/config-vars")):
         denied = api_platform.request(method, path, who=OTHER, json={"SECRET": None})
-        assert denied.status_code == 403, (method, path)
-        assert denied.json() == {"id": "forbidden",
-                                 "message": "You do not have access to the app demo."}
+        missing = api_platform.request(method, path.replace("demo", "nope"), who=OTHER,
+                                       json={"SECRET": None})
+        # the same answer as for an app that does not exist: names are not disclosed
+        assert denied.status_code == missing.status_code == 404, (method, path)
+        assert denied.json() == {"id": "not_found", "message": "Couldn't find that app: demo."}
+        assert missing.json() == {"id": "not_found", "message": "Couldn't find that app: nope."}
         assert "s3cr3t" not in denied.text
     assert before == {}
     assert api_platform.get("/api/apps/demo/config-vars").json() == {"SECRET": "s3cr3t"}

@@ -116,7 +116,7 @@ def test_someone_elses_app_and_unknown_apps_fail_cleanly(api_platform: ApiPlatfo
                                                         tmp_path: Path) -> None:
     login(api_platform, who=OTHER)
     denied = shipway_cli("apps:info", "-a", "demo", check_rc=1)
-    assert denied.stderr == " !    You do not have access to the app demo.\n"
+    assert denied.stderr == " !    Couldn't find that app: demo.\n"  # as for a missing one
     missing = shipway_cli("apps:info", "-a", "nope", check_rc=1)
     assert missing.stderr == " !    Couldn't find that app: nope.\n"
     bad = shipway_cli("apps:info", "-a", "Bad_Name", check_rc=1)

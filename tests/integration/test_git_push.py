@@ -88,14 +88,19 @@ def test_wrong_or_missing_credentials_get_401(platform: Platform, tmp_path: Path
     assert remote_ref(platform, "demo") is None
 
 
-def test_user_without_access_gets_403(platform: Platform, tmp_path: Path) -> None:
+def test_user_without_access_gets_the_404_of_a_missing_app(platform: Platform,
+                                                          tmp_path: Path) -> None:
     from shipway.accounts import Accounts
 
     _, other = Accounts(platform.layout).create_token("other@example.com")
     work = make_repo(tmp_path / "work")
     result = run_git("push", platform.remote("demo", token=other, user="other@example.com"),
                      "master", cwd=work, check=False)
-    assert result.returncode != 0 and "403" in result.stderr
+    assert result.returncode != 0 and "403" not in result.stderr
+    assert "remote: Couldn't find that app: demo." in result.stderr
+    missing = run_git("push", platform.remote("nope", token=other, user="other@example.com"),
+                      "master", cwd=work, check=False)
+    assert result.stderr.replace("demo", "nope") == missing.stderr
     Accounts(platform.layout).add_collaborator("demo", "other@example.com")
     run_git("push", "-q", platform.remote("demo", token=other, user="other@example.com"),
             "master", cwd=work)

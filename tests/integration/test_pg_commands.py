@@ -265,7 +265,7 @@ def test_the_same_commands_through_the_api(pg: PgPlatform, tmp_path: Path) -> No
     assert not (tmp_path / "x").exists()
     raw = requests.get(f"{pg.server.url}/api/apps/{APP}/pg/backups/b001/download",
                        auth=(OTHER, pg.tokens[OTHER]), timeout=10)
-    assert raw.status_code == 403 and raw.json()["id"] == "forbidden"
+    assert raw.status_code == 404 and raw.json()["id"] == "not_found"
 
 
 def test_scheduled_backups_run_daily_and_keep_the_last_n(pg: PgPlatform) -> None:
