@@ -23,6 +23,7 @@ from release.launch import (
     stop_later,
     wait_for_boot,
 )
+from release.oneoff import oneoffs
 from release.reconcile import _Quiet, reconcile_app
 from release.records import Release
 from release.store import ReleaseStore
@@ -79,10 +80,10 @@ def restart(layout: Layout, settings: Settings, *, app: str, docker: Any) -> Rel
 
 
 def processes(layout: Layout, *, app: str, docker: Any) -> list[Dyno]:
-    """Every dyno of the app, by process type and number."""
+    """Every dyno of the app, by process type and number; running one-off dynos last."""
     if not layout.app_file(app).exists():
         raise NotFound(f"Couldn't find that app: {app}.")
-    return dynos(docker, layout, app)
+    return dynos(docker, layout, app) + oneoffs(docker, layout, app)
 
 
 def _prefixed(container: Any, text: bytes) -> Iterator[str]:

@@ -80,6 +80,7 @@ class Dyno:
     state: str
     started_at: str
     host_port: int | None
+    command: str = ""  # shown by ``ps`` for one-off dynos
 
     @property
     def name(self) -> str:
@@ -329,10 +330,21 @@ def start_dyno(
     index: int, command: str,
 ) -> Any:
     """Start one dyno; web dynos publish $PORT on 127.0.0.1 with a random host port."""
+    container = docker.containers.run(**dyno_options(layout, settings, image, release,
+                                                     process_type, index, command))
+    dynolog.starting(container, command)
+    return container
+
+
+def dyno_options(
+    layout: Layout, settings: Settings, image: str, release: Release, process_type: str,
+    index: int, command: str,
+) -> dict[str, Any]:
+    """``containers.run`` keywords of one dyno (release/oneoff.py starts one-offs from them)."""
     dyno = f"{process_type}.{index}"
     web = process_type == "web"
-    container = docker.containers.run(
-        image,
+    return dict(
+        image=image,
         command=[command],
         entrypoint=ENTRYPOINT,
         environment=environment(release, dyno, web=web),
@@ -355,8 +367,6 @@ def start_dyno(
         init=True,  # signals reach the app and zombies are reaped
         detach=True,
     )
-    dynolog.starting(container, command)
-    return container
 
 
 def keep_alive(containers: Iterable[Any]) -> None:

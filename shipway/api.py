@@ -12,17 +12,19 @@ import contextlib
 import json
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from builder.slug import SlugArchive
 from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
 from hooks.pipeline import Output
 from hooks.sideband import Collector
+from release import oneoff
 from release.config import config_vars, set_config
 from release.dynos import processes, restart, scale
 from release.formation import read_formation
@@ -46,6 +48,7 @@ from shipway.errors import (
 from shipway.layout import Layout
 from shipway.log import get as get_log
 from shipway.names import APP_NAME, check_app_name
+from shipway.rendezvous import Rendezvous
 from shipway.settings import Settings
 
 MAX_BODY = 1 << 20
@@ -159,6 +162,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/apps/{app}/slugs/{slug}", "app_slug"),
     _route("POST", "/api/apps/{app}/restart", "app_restart"),
     _route("GET", "/api/apps/{app}/dynos", "dynos_list"),
+    _route("POST", "/api/apps/{app}/dynos", "dynos_create"),
     _route("GET", "/api/apps/{app}/log", "app_log"),
     _route("GET", "/api/apps/{app}/addons", "addons_list"),
     _route("POST", "/api/apps/{app}/addons", "addons_create"),
@@ -228,8 +232,9 @@ class Api:
     """The ``/api/`` WSGI app; ``docker_factory`` gives a Docker client for relaunches."""
 
     def __init__(self, layout: Layout, settings: Settings, *, docker_factory: DockerFactory,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, rendezvous: Rendezvous | None = None) -> None:
         self.layout = layout
+        self.rendezvous = rendezvous
         self.settings = settings
         self.docker_factory = docker_factory
         self.max_body = max_body
@@ -592,6 +597,46 @@ class Api:
             found = processes(self.layout, app=app.name, docker=docker)
         return Response(body=[openapi.dyno_json(d) for d in found])
 
+    def dynos_create(self, req: Request) -> Response:
+        app = self._app(req)
+        body = req.body
+        command, env = str(body["command"]), dict(body.get("env") or {})
+        user = req.who.email
+        if not body.get("attach"):
+            with self._docker() as docker:
+                name = oneoff.start_detached(self.layout, self.settings, app=app.name,
+                                             command=command, env=env, docker=docker, user=user)
+                dyno = oneoff.oneoff_of(oneoff.find(docker, self.layout, app.name, name))
+            return Response(201, {**openapi.dyno_json(dyno), "attach_url": None})
+        if self.rendezvous is None:
+            raise Conflict("This server cannot attach to dynos.",
+                           hint="Use shipway run:detached, or run shipway serve.")
+        tty = not body.get("force_no_tty")
+        docker = self.docker_factory()
+        try:
+            container = oneoff.create(self.layout, self.settings, app=app.name, command=command,
+                                      env=env, attach=True, tty=tty, docker=docker, user=user)
+        except BaseException:
+            docker.close()
+            raise
+        layout, settings = self.layout, self.settings
+
+        def start() -> oneoff.Session:
+            return oneoff.Session(layout, settings, container, docker=docker, tty=tty,
+                                  on_close=docker.close).start()
+
+        def cancel() -> None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            docker.close()
+
+        secret = secrets.token_urlsafe(32)
+        self.rendezvous.expect(secret, start, cancel)
+        host = urlsplit(req.server_url).hostname or self.settings.host
+        url = f"rendezvous://{host}:{self.rendezvous.port}/{secret}"
+        return Response(201, {**openapi.dyno_json(oneoff.oneoff_of(container)),
+                              "attach_url": url})
+
     def app_log(self, req: Request) -> Response:
         app = self._app(req)
         tail = _int_query(req.query, "tail", 100)
@@ -738,9 +783,10 @@ def _follow_output(store: ReleaseStore, release: Release, path: Path,
         time.sleep(OUTPUT_POLL)
 
 
-def make_api(layout: Layout, settings: Settings, *, docker_factory: DockerFactory) -> WSGIApp:
+def make_api(layout: Layout, settings: Settings, *, docker_factory: DockerFactory,
+             rendezvous: Rendezvous | None = None) -> WSGIApp:
     """The WSGI app the git endpoint forwards ``/api/`` to."""
-    return Api(layout, settings, docker_factory=docker_factory)
+    return Api(layout, settings, docker_factory=docker_factory, rendezvous=rendezvous)
 
 
 __all__ = ["APP_NAME", "Api", "make_api", "free_app_name", "ROUTES"]

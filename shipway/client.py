@@ -27,6 +27,7 @@ import tomli_w
 from builder.slug import Slug
 from hooks.pipeline import Output
 from release.launch import Dyno
+from release.oneoff import Attachment
 from release.records import Release
 from shipway import openapi, slugtools
 from shipway.errors import (
@@ -249,6 +250,9 @@ class Backend(Protocol):
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]: ...
     def restart(self, app: str) -> Release: ...
     def dynos(self, app: str) -> list[Dyno]: ...
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]: ...
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str: ...
     def logs(self, app: str, tail: int = 100, follow: bool = False,
              source: str | None = None) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
@@ -436,6 +440,27 @@ class LocalBackend:
         with self._docker() as docker:
             return processes(self.layout, app=app, docker=docker)
 
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]:
+        from release.oneoff import attach
+
+        docker = self.docker_factory()
+        try:
+            session = attach(self.layout, self.settings, app=self._check(app), command=command,
+                             env=env, tty=tty, docker=docker, user=self.user,
+                             on_close=docker.close)
+        except BaseException:
+            docker.close()
+            raise
+        return session.name, session
+
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
+        from release.oneoff import start_detached
+
+        with self._docker() as docker:
+            return start_detached(self.layout, self.settings, app=self._check(app),
+                                  command=command, env=env, docker=docker, user=self.user)
+
     def logs(self, app: str, tail: int = 100, follow: bool = False,
              source: str | None = None) -> Iterator[str]:
         from release.logplex import logs
@@ -617,6 +642,21 @@ class RemoteBackend:
 
     def dynos(self, app: str) -> list[Dyno]:
         return [openapi.dyno_from(d) for d in self._json("GET", f"/apps/{app}/dynos")]
+
+    def _create_dyno(self, app: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", f"/apps/{app}/dynos", body=body, timeout=LONG_TIMEOUT))
+
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]:
+        from shipway.rendezvous import RemoteAttachment
+
+        doc = self._create_dyno(app, {"command": command, "attach": True, "env": dict(env),
+                                      "force_no_tty": not tty})
+        return str(doc["name"]), RemoteAttachment(str(doc["attach_url"]))
+
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
+        doc = self._create_dyno(app, {"command": command, "attach": False, "env": dict(env)})
+        return str(doc["name"])
 
     def logs(self, app: str, tail: int = 100, follow: bool = False,
              source: str | None = None) -> Iterator[str]:

@@ -137,7 +137,7 @@ def dyno_json(dyno: Dyno) -> Json:
     return {
         "id": dyno.id, "name": dyno.name, "type": dyno.process_type, "state": dyno.state,
         "release": {"version": dyno.release}, "app": {"name": dyno.app},
-        "started_at": dyno.started_at,
+        "started_at": dyno.started_at, "command": dyno.command,
     }
 
 
@@ -146,6 +146,7 @@ def dyno_from(doc: Json) -> Dyno:
         id=doc["id"], app=doc["app"]["name"], release=int(doc["release"]["version"]),
         process_type=doc["type"], index=int(doc["name"].rpartition(".")[2] or 0),
         state=doc["state"], started_at=doc["started_at"], host_port=None,
+        command=str(doc.get("command") or ""),
     )
 
 
@@ -267,7 +268,13 @@ SCHEMAS: dict[str, Json] = {
         {"type": STRING, "quantity": INTEGER}, closed=True)}}, closed=True),
     "dyno": _object({"id": STRING, "name": STRING, "type": STRING, "state": STRING,
                      "release": _object({"version": INTEGER}), "app": _named("name"),
-                     "started_at": STRING}),
+                     "started_at": STRING},
+                    {"command": STRING, "attach_url": {"type": ["string", "null"]}}),
+    # Heroku's dyno create: attach=true answers an attach_url (shipway/rendezvous.py)
+    "dyno-create": _object({"command": STRING}, {
+        "attach": BOOLEAN, "force_no_tty": {"type": ["boolean", "null"]},
+        "env": {"type": "object", "additionalProperties": STRING},
+        "type": STRING, "size": STRING, "time_to_live": INTEGER}, closed=True),
     "slug": SLUG,
     "slug-entry": ENTRY,
     "slug-diff": _object({"old": STRING, "new": STRING,
@@ -364,6 +371,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "slug"),
     Operation("POST", "/api/apps/{app}/restart", "Restart every dyno.", "release", "empty"),
     Operation("GET", "/api/apps/{app}/dynos", "Dynos (ps).", "[dyno]"),
+    Operation("POST", "/api/apps/{app}/dynos",
+              "A one-off dyno of the current release (run). attach=true: created stopped and "
+              "answered with attach_url rendezvous://HOST:PORT/SECRET; connect over TCP, send "
+              "SECRET and a newline (good once, for 60 s), read ok, then exchange frames "
+              "kind(1 byte) length(4 bytes, big endian) payload: you send i=stdin, c=stdin "
+              "closed, r='ROWS COLS'; you get o=stdout, e=stderr, x=exit status (last). A "
+              "TTY unless force_no_tty. attach=false (run:detached): started, output in the "
+              "log as app[run.N].", "dyno", "dyno-create"),
     Operation("GET", "/api/apps/{app}/log",
               "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway, "
               "streamed.", TEXT),
