@@ -390,6 +390,7 @@ def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | 
     """Stop dynos in the background: SIGTERM, stop_grace, SIGKILL, remove."""
     if not containers:
         return None
+    dynolog.draining(containers)
 
     def stop() -> None:
         time.sleep(DRAIN_SECONDS)  # requests already forwarded to these dynos finish first

@@ -338,22 +338,12 @@ def _keep_logs(layout: Layout, container: Any) -> None:
     lines = []
     for raw in text.decode("utf-8", errors="replace").splitlines():
         stamp, _, line = raw.partition(" ")
-        lines.append(f"{_rfc3339(stamp)} app[{name}]: {line}\n")
+        lines.append(f"{dynolog.from_docker(stamp)} app[{name}]: {line}\n")
     if lines:
         path = oneoff_log(layout, app)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:
             fh.write("".join(lines))
-
-
-def _rfc3339(stamp: str) -> str:
-    """Docker's ``...123456789Z`` as ``...123456+00:00``, the shape of every other log line."""
-    try:
-        head, _, frac = stamp.rstrip("Z").partition(".")
-        when = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-        return dynolog.stamp(when.replace(microsecond=int((frac + "000000")[:6])))
-    except ValueError:
-        return stamp
 
 
 def _owner_alive(container: Any) -> bool:

@@ -26,10 +26,10 @@ from hooks.pipeline import Output
 from hooks.sideband import Collector
 from release import oneoff
 from release.config import config_vars, set_config
-from release.dynos import processes, restart, scale
+from release.dynos import ps, restart, scale, stop
 from release.formation import read_formation
 from release.launch import app_containers, remove_now
-from release.logplex import check_source, logs
+from release.logplex import check_dyno, check_source, logs
 from release.records import Release
 from release.rollback import rollback, rollback_target
 from release.routes import remove_route
@@ -163,6 +163,8 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps/{app}/restart", "app_restart"),
     _route("GET", "/api/apps/{app}/dynos", "dynos_list"),
     _route("POST", "/api/apps/{app}/dynos", "dynos_create"),
+    _route("DELETE", "/api/apps/{app}/dynos/{dyno}", "dyno_restart"),
+    _route("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop", "dyno_stop"),
     _route("GET", "/api/apps/{app}/log", "app_log"),
     _route("GET", "/api/apps/{app}/addons", "addons_list"),
     _route("POST", "/api/apps/{app}/addons", "addons_create"),
@@ -594,8 +596,22 @@ class Api:
     def dynos_list(self, req: Request) -> Response:
         app = self._app(req)
         with self._docker() as docker:
-            found = processes(self.layout, app=app.name, docker=docker)
+            found = ps(self.layout, app=app.name, docker=docker)
         return Response(body=[openapi.dyno_json(d) for d in found])
+
+    def dyno_restart(self, req: Request) -> Response:
+        app = self._app(req)
+        with self._docker() as docker:
+            release = restart(self.layout, self.settings, app=app.name, docker=docker,
+                              target=check_dyno(req.params["dyno"]))
+        return Response(body=self._release_json(release))
+
+    def dyno_stop(self, req: Request) -> Response:
+        app = self._app(req)
+        with self._docker() as docker:
+            stopped = stop(self.layout, self.settings, app=app.name, docker=docker,
+                           target=str(check_dyno(req.params["dyno"])))
+        return Response(body={"stopped": stopped})
 
     def dynos_create(self, req: Request) -> Response:
         app = self._app(req)
@@ -608,6 +624,7 @@ class Api:
                                              command=command, env=env, docker=docker, user=user)
                 dyno = oneoff.oneoff_of(oneoff.find(docker, self.layout, app.name, name))
             return Response(201, {**openapi.dyno_json(dyno), "attach_url": None})
+        oneoff.current_release(self.layout, app.name)  # no code deployed: say that first
         if self.rendezvous is None:
             raise Conflict("This server cannot attach to dynos.",
                            hint="Use shipway run:detached, or run shipway serve.")
@@ -642,9 +659,10 @@ class Api:
         tail = _int_query(req.query, "tail", 100)
         follow = req.query.get("follow", "") in ("1", "true", "yes")
         source = check_source(req.query.get("source"))
+        dyno = check_dyno(req.query.get("dyno"))
         docker = self.docker_factory()
         lines = logs(self.layout, app=app.name, docker=docker, tail=tail, follow=follow,
-                     source=source)
+                     source=source, dyno=dyno)
 
         def stream() -> Iterator[bytes]:
             try:

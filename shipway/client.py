@@ -248,13 +248,14 @@ class Backend(Protocol):
     def formation(self, app: str) -> dict[str, int]: ...
     def commands(self, app: str) -> dict[str, str]: ...
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]: ...
-    def restart(self, app: str) -> Release: ...
+    def restart(self, app: str, target: str | None = None) -> Release: ...
+    def stop(self, app: str, target: str) -> list[str]: ...
     def dynos(self, app: str) -> list[Dyno]: ...
     def run(self, app: str, command: str, env: Mapping[str, str],
             tty: bool) -> tuple[str, Attachment]: ...
     def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str: ...
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]: ...
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
     def slug(self, ref: str, app: str | None = None) -> SlugUse: ...
     def slug_contents(self, ref: str, path: str = "",
@@ -428,17 +429,25 @@ class LocalBackend:
                   docker=docker)
         return self.formation(app)
 
-    def restart(self, app: str) -> Release:
+    def restart(self, app: str, target: str | None = None) -> Release:
         from release.dynos import restart
 
         with self._docker() as docker:
-            return restart(self.layout, self.settings, app=self._check(app), docker=docker)
+            return restart(self.layout, self.settings, app=self._check(app), docker=docker,
+                           target=target)
 
-    def dynos(self, app: str) -> list[Dyno]:
-        from release.dynos import processes
+    def stop(self, app: str, target: str) -> list[str]:
+        from release.dynos import stop
 
         with self._docker() as docker:
-            return processes(self.layout, app=app, docker=docker)
+            return stop(self.layout, self.settings, app=self._check(app), target=target,
+                        docker=docker)
+
+    def dynos(self, app: str) -> list[Dyno]:
+        from release.dynos import ps
+
+        with self._docker() as docker:
+            return ps(self.layout, app=self._check(app), docker=docker)
 
     def run(self, app: str, command: str, env: Mapping[str, str],
             tty: bool) -> tuple[str, Attachment]:
@@ -462,12 +471,12 @@ class LocalBackend:
                                   command=command, env=env, docker=docker, user=self.user)
 
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]:
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]:
         from release.logplex import logs
 
         with self._docker() as docker:
             yield from logs(self.layout, app=app, docker=docker, tail=tail, follow=follow,
-                            source=source)
+                            source=source, dyno=dyno)
 
     def slugs(self, app: str | None = None) -> list[SlugUse]:
         return slugtools.slug_uses(self.layout, app=app)
@@ -636,9 +645,17 @@ class RemoteBackend:
                            timeout=LONG_TIMEOUT)
         return {f["type"]: int(f["quantity"]) for f in found}
 
-    def restart(self, app: str) -> Release:
-        return openapi.release_from(self._json("POST", f"/apps/{app}/restart", body={},
+    def restart(self, app: str, target: str | None = None) -> Release:
+        if target is None:
+            return openapi.release_from(self._json("POST", f"/apps/{app}/restart", body={},
+                                                   timeout=LONG_TIMEOUT))
+        return openapi.release_from(self._json("DELETE", f"/apps/{app}/dynos/{target}",
                                                timeout=LONG_TIMEOUT))
+
+    def stop(self, app: str, target: str) -> list[str]:
+        doc = self._json("POST", f"/apps/{app}/dynos/{target}/actions/stop", body={},
+                         timeout=LONG_TIMEOUT)
+        return [str(name) for name in doc["stopped"]]
 
     def dynos(self, app: str) -> list[Dyno]:
         return [openapi.dyno_from(d) for d in self._json("GET", f"/apps/{app}/dynos")]
@@ -659,8 +676,9 @@ class RemoteBackend:
         return str(doc["name"])
 
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]:
-        params = {"tail": tail, "follow": "1" if follow else "0", "source": source or ""}
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]:
+        params = {"tail": tail, "follow": "1" if follow else "0", "source": source or "",
+                  "dyno": dyno or ""}
         response = self._request("GET", f"/apps/{app}/log", params=params, stream=True,
                                  timeout=None if follow else LONG_TIMEOUT)
         return self._lines(response)

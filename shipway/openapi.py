@@ -275,6 +275,7 @@ SCHEMAS: dict[str, Json] = {
         "attach": BOOLEAN, "force_no_tty": {"type": ["boolean", "null"]},
         "env": {"type": "object", "additionalProperties": STRING},
         "type": STRING, "size": STRING, "time_to_live": INTEGER}, closed=True),
+    "dyno-stop": _object({"stopped": {"type": "array", "items": STRING}}),
     "slug": SLUG,
     "slug-entry": ENTRY,
     "slug-diff": _object({"old": STRING, "new": STRING,
@@ -379,9 +380,15 @@ OPERATIONS: tuple[Operation, ...] = (
               "closed, r='ROWS COLS'; you get o=stdout, e=stderr, x=exit status (last). A "
               "TTY unless force_no_tty. attach=false (run:detached): started, output in the "
               "log as app[run.N].", "dyno", "dyno-create"),
+    Operation("DELETE", "/api/apps/{app}/dynos/{dyno}",
+              "Restart one dyno (web.1) or every dyno of a type (web), as ps:restart.",
+              "release"),
+    Operation("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop",
+              "ps:stop: a one-off dyno (run.N) ends; formation dynos (web.1, web) are stopped "
+              "and started again by the formation.", "dyno-stop", "empty"),
     Operation("GET", "/api/apps/{app}/log",
-              "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway, "
-              "streamed.", TEXT),
+              "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway"
+              "&dyno=web.1|web|run.N, streamed.", TEXT),
     Operation("GET", "/api/apps/{app}/addons", "Attached add-ons.", "[addon]"),
     Operation("POST", "/api/apps/{app}/addons",
               "Provision an add-on (plan PROVIDER[:PLAN]): a new release.", "addon-change",

@@ -4,6 +4,7 @@ its rendezvous), real Docker and the real CLI, under a pseudo-terminal and with 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import re
@@ -183,3 +184,108 @@ def test_run_on_the_data_home(platform: Platform, docker_client: Any) -> None:
     missing = shipway_cli("--home", home, "run", "true", "-a", "no-such-app", check_rc=1)
     assert missing.stderr.startswith(" !    Couldn't find that app: no-such-app.")
     assert platform.oneoff_containers(docker_client) == []
+
+
+HEROKU_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00 "
+                         r"(app|shipway)\[(?P<dyno>[a-z]+\.\d+)\]: ")
+
+
+def wait_for_lines(argv: list[str], text: str, seconds: float = 30.0) -> str:
+    deadline = time.monotonic() + seconds
+    shown = ""
+    while time.monotonic() < deadline:
+        shown = shipway_cli(*argv).stdout
+        if text in shown:
+            return shown
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} never showed up in {argv}: {shown!r}")
+
+
+def test_run_detached_ps_stop_and_logs_by_dyno(platform: Platform, docker_client: Any) -> None:
+    login(platform, platform.token)
+    app = platform.app
+    started = shipway_cli("run:detached", "echo hello-detached; echo bye-detached >&2", "-a", app)
+    name = re.search(r"done, (run\.\d+)", started.stdout)
+    assert name, started.stdout
+    dyno = name[1]
+    assert f"Run shipway logs -a {app} -p {dyno} to view the output." in started.stdout
+    # it ends, is removed (the reaper keeps its output), and its lines stay in the log
+    shown = wait_for_lines(["logs", "-a", app, "-p", dyno], "bye-detached")
+    lines = shown.splitlines()
+    assert all(HEROKU_LINE.match(line) and HEROKU_LINE.match(line)["dyno"] == dyno
+               for line in lines), lines
+    assert any(line.endswith(f" app[{dyno}]: hello-detached") for line in lines), lines
+    assert any(line.endswith(f" shipway[{dyno}]: Starting process with command "
+                             f"`echo hello-detached; echo bye-detached >&2` by user {EMAIL}")
+               for line in lines), lines
+    deadline = time.monotonic() + 20
+    while platform.oneoff_containers(docker_client) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert platform.oneoff_containers(docker_client) == []
+
+    # a long one shows in ps with its command, then ps:stop ends it
+    started = shipway_cli("run:detached", "sleep 300", "-a", app)
+    dyno = re.search(r"done, (run\.\d+)", started.stdout)[1]  # type: ignore[index]
+    ps = shipway_cli("ps", "-a", app).stdout.splitlines()
+    assert ps[0] == "=== web (1): python3 app.py"
+    assert ps[1].startswith("web.1: up ") and ps[1].endswith(" (v2)")
+    assert "=== run: one-off processes (1)" in ps
+    assert any(re.fullmatch(rf"{dyno}: up \d+s \(v2\): sleep 300", line) for line in ps), ps
+    as_json = json.loads(shipway_cli("ps", "-a", app, "--json").stdout)
+    assert [(d["name"], d["command"]) for d in as_json] == [("web.1", ""),
+                                                            (dyno, "sleep 300")]
+    stopped = shipway_cli("ps:stop", dyno, "-a", app)
+    assert stopped.stdout == f"Stopping {dyno} dyno on {app}... done\n"
+    assert "=== run" not in shipway_cli("ps", "-a", app).stdout
+    assert platform.oneoff_containers(docker_client) == []
+    missing = shipway_cli("ps:stop", "run.1", "-a", app, check_rc=1)
+    assert missing.stderr.splitlines()[0] == f" !    No such dyno run.1 on {app}."
+
+
+def test_run_timeout_stops_a_detached_dyno(platform: Platform, docker_client: Any) -> None:
+    from release.oneoff import reap
+
+    login(platform, platform.token)
+    app = platform.app
+    dyno = re.search(r"done, (run\.\d+)",  # type: ignore[index]
+                     shipway_cli("run:detached", "sleep 300", "-a", app).stdout)[1]
+    time.sleep(2.5)
+    short = Settings(run_timeout=1.0, launch_stop_grace=1.0)
+    assert reap(platform.layout, short, docker=docker_client) == [f"{app}/{dyno}"]
+    assert platform.oneoff_containers(docker_client) == []
+    shown = shipway_cli("logs", "-a", app, "-p", dyno, "-s", "shipway").stdout
+    assert "Stopping process: run.timeout of 1 s reached" in shown
+    assert shown.splitlines()[-1].endswith(f"shipway[{dyno}]: State changed from up to complete")
+
+
+def test_ps_stop_restart_and_ps_right_after(platform: Platform, docker_client: Any) -> None:
+    login(platform, platform.token)
+    app = platform.app
+
+    def web_ids() -> set[str]:
+        return {c.id for c in docker_client.containers.list(filters={"label": [
+            f"shipway.app={app}", "shipway.dyno=web.1"]})}
+
+    before = web_ids()
+    restarted = shipway_cli("ps:restart", "web", "-a", app)
+    assert restarted.stdout == f"Restarting web dynos on {app}... done\n"
+    # the old web.1 still drains for a while: ps counts only the current release's one
+    ps = shipway_cli("ps", "-a", app).stdout.splitlines()
+    assert ps[0] == "=== web (1): python3 app.py" and len(
+        [line for line in ps if line.startswith("web.")]) == 1, ps
+    after = web_ids() - before
+    assert len(after) == 1
+    assert shipway_cli("restart", "web.1", "-a", app).stdout == \
+        f"Restarting web.1 dyno on {app}... done\n"
+    assert shipway_cli("ps:stop", "web.1", "-a", app).stdout == \
+        f"Stopping web.1 dyno on {app}... done\n"
+    ps = shipway_cli("ps", "-a", app).stdout.splitlines()
+    assert ps[:2][0] == "=== web (1): python3 app.py" and ps[1].startswith("web.1: up ")
+    nope = shipway_cli("ps:restart", "worker", "-a", app, check_rc=1)
+    assert nope.stderr.splitlines()[0] == f" !    No such dyno or process type worker on {app}."
+    shown = shipway_cli("logs", "-a", app, "-s", "shipway", "-p", "web").stdout.splitlines()
+    assert shown and all(" shipway[web.1]: " in line for line in shown)
+    assert any(line.endswith("Stopping all processes with SIGTERM") for line in shown)
+    app_lines = shipway_cli("logs", "-a", app, "-s", "app", "-n", "1").stdout.splitlines()
+    assert len(app_lines) == 1 and HEROKU_LINE.match(app_lines[0]), app_lines
+    assert app_lines[0].endswith(" app[web.1]: booting A on 5000")

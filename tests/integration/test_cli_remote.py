@@ -214,7 +214,9 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
                                                     tmp_path: Path) -> None:
     login(api_platform)
     for argv in (["releases"], ["config"], ["config:set", "A=1"], ["rollback"], ["ps"],
-                 ["ps:scale", "web=1"], ["restart"], ["logs"], ["releases:info"]):
+                 ["ps:scale", "web=1"], ["restart"], ["logs"], ["releases:info"],
+                 ["ps:stop", "web"], ["ps:restart", "web.1"], ["run", "true"],
+                 ["run:detached", "true"], ["logs", "-p", "web"]):
         failed = shipway_cli(*argv, "-a", "nope", check_rc=1)
         assert failed.stderr == " !    Couldn't find that app: nope.\n", argv
         assert failed.stdout == ""
@@ -225,7 +227,12 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
         (["ps:scale", "web=1"], 1, " !    demo has no deployed code yet"),
         (["releases:output", "v1"], 1, " !    v1 has no output"),
         (["rollback", "latest"], 2, " !    'latest' is not a release version"),
-        (["logs", "--tail", "-1"], 2, " !    --tail must be 0 or more."),
+        (["logs", "-n", "-1"], 2, " !    -n/--num must be 0 or more."),
+        (["logs", "-p", "web 1"], 2, " !    'web 1' is not a dyno or process type"),
+        (["ps:stop", "Web!"], 2, " !    'Web!' is not a dyno or process type"),
+        (["run"], 2, " !    Usage: shipway run COMMAND"),
+        (["ps:stop", "web"], 1, " !    demo has no deployed code yet"),
+        (["run", "true"], 1, " !    demo has no deployed code yet"),
     ]
     for argv, code, message in cases:
         failed = shipway_cli(*argv, "-a", "demo", check_rc=code)
