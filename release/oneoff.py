@@ -29,12 +29,15 @@ from typing import Any, Protocol
 from builder.slug import SlugArchive
 from release import dynolog
 from release.launch import (
+    APP_UID,
+    ENTRYPOINT,
     LABEL_APP,
     LABEL_DYNO,
     LABEL_HOME,
     LABEL_PROCESS,
     LABEL_RELEASE,
     Dyno,
+    app_containers,
     dyno_options,
     list_containers,
     slug_image,
@@ -311,6 +314,78 @@ class Session:
         if self.on_close is not None:
             with contextlib.suppress(Exception):
                 self.on_close()
+
+
+class ExecSession(Session):
+    """``ps:exec``: a command inside a running dyno, attached like ``run``; the dyno stays."""
+
+    def __init__(self, layout: Layout, settings: Settings, container: Any, *, docker: Any,
+                 tty: bool, command: str, on_close: Callable[[], None] | None = None) -> None:
+        super().__init__(layout, settings, container, docker=docker, tty=tty, on_close=on_close)
+        self.name = str(container.labels.get(LABEL_DYNO) or container.labels.get(LABEL_ONEOFF))
+        self.command = command
+        self._exec_id = ""
+
+    def start(self) -> ExecSession:
+        created = self.docker.api.exec_create(
+            self.container.id, [*ENTRYPOINT, self.command], stdin=True, tty=self.tty,
+            user=APP_UID, workdir="/app")
+        self._exec_id = str(created["Id"])
+        self._sock = self.docker.api.exec_start(self._exec_id, tty=self.tty, socket=True)
+        self._raw = getattr(self._sock, "_sock", self._sock)
+        dynolog.record(self.layout, self.app, self.name,
+                       f"Running `{self.command}` in the dyno (ps:exec)")
+        return self
+
+    def resize(self, rows: int, cols: int) -> None:
+        if self.tty and rows > 0 and cols > 0:
+            with contextlib.suppress(Exception):
+                self.docker.api.exec_resize(self._exec_id, height=rows, width=cols)
+
+    def exit_status(self) -> int:
+        if self._status is None:
+            deadline = time.monotonic() + 10
+            code = None
+            while code is None and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    code = self.docker.api.exec_inspect(self._exec_id).get("ExitCode")
+                if code is None:
+                    time.sleep(0.1)
+            self._status = int(code) if code is not None else 1
+            self.close()
+        return self._status
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            if self._sock is not None:
+                self._sock.close()
+        if self.on_close is not None:
+            with contextlib.suppress(Exception):
+                self.on_close()
+
+
+def running_dyno(docker: Any, layout: Layout, app: str, name: str) -> Any:
+    """The running container of dyno ``web.1`` (the current one) or ``run.N``."""
+    if not layout.app_file(app).exists():
+        raise NotFound(f"Couldn't find that app: {app}.")
+    found = [c for c in app_containers(docker, app, layout=layout)
+             if c.labels.get(LABEL_DYNO) == name and c.status == "running"
+             and not dynolog.is_stopping(layout, c.id)]
+    found += [c for c in oneoff_containers(docker, layout, app)
+              if c.labels.get(LABEL_ONEOFF) == name and c.status == "running"]
+    if not found:
+        raise NotFound(f"No running dyno {name} on {app}.", hint=f"See shipway ps -a {app}.")
+    return max(found, key=lambda c: int(c.labels.get(LABEL_RELEASE, "0") or 0))
+
+
+def exec_in(layout: Layout, settings: Settings, *, app: str, dyno: str, command: str,
+            tty: bool, docker: Any, on_close: Callable[[], None] | None = None) -> ExecSession:
+    container = running_dyno(docker, layout, app, dyno)
+    return ExecSession(layout, settings, container, docker=docker, tty=tty, command=command,
+                       on_close=on_close).start()
 
 
 def attach(layout: Layout, settings: Settings, *, app: str, command: str,

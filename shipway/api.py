@@ -165,6 +165,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps/{app}/dynos", "dynos_create"),
     _route("DELETE", "/api/apps/{app}/dynos/{dyno}", "dyno_restart"),
     _route("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop", "dyno_stop"),
+    _route("POST", "/api/apps/{app}/dynos/{dyno}/actions/exec", "dyno_exec"),
     _route("GET", "/api/apps/{app}/log", "app_log"),
     _route("GET", "/api/apps/{app}/addons", "addons_list"),
     _route("POST", "/api/apps/{app}/addons", "addons_create"),
@@ -647,12 +648,41 @@ class Api:
                 container.remove(force=True)
             docker.close()
 
+        url = self._rendezvous(req, start, cancel)
+        return Response(201, {**openapi.dyno_json(oneoff.oneoff_of(container)),
+                              "attach_url": url})
+
+    def _rendezvous(self, req: Request, start: Callable[[], oneoff.Attachment],
+                    cancel: Callable[[], None]) -> str:
+        """A one-time attach URL for the user who asked (see shipway/rendezvous.py)."""
+        assert self.rendezvous is not None
         secret = secrets.token_urlsafe(32)
         self.rendezvous.expect(secret, start, cancel)
         host = urlsplit(req.server_url).hostname or self.settings.host
-        url = f"rendezvous://{host}:{self.rendezvous.port}/{secret}"
-        return Response(201, {**openapi.dyno_json(oneoff.oneoff_of(container)),
-                              "attach_url": url})
+        return f"rendezvous://{host}:{self.rendezvous.port}/{secret}"
+
+    def dyno_exec(self, req: Request) -> Response:
+        app = self._app(req)
+        name = str(check_dyno(req.params["dyno"]))
+        with self._docker() as docker:
+            container = oneoff.running_dyno(docker, self.layout, app.name, name)
+        if self.rendezvous is None:
+            raise Conflict("This server cannot attach to dynos.", hint="Run shipway serve.")
+        tty = not req.body.get("force_no_tty")
+        command = str(req.body.get("command") or "bash")
+        layout, settings, factory = self.layout, self.settings, self.docker_factory
+
+        def start() -> oneoff.Attachment:
+            docker = factory()
+            try:
+                return oneoff.ExecSession(layout, settings, container, docker=docker, tty=tty,
+                                          command=command, on_close=docker.close).start()
+            except BaseException:
+                docker.close()
+                raise
+
+        url = self._rendezvous(req, start, lambda: None)
+        return Response(201, {"dyno": name, "attach_url": url})
 
     def app_log(self, req: Request) -> Response:
         app = self._app(req)

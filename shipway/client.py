@@ -254,6 +254,7 @@ class Backend(Protocol):
     def run(self, app: str, command: str, env: Mapping[str, str],
             tty: bool) -> tuple[str, Attachment]: ...
     def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str: ...
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment: ...
     def logs(self, app: str, tail: int = 100, follow: bool = False,
              source: str | None = None, dyno: str | None = None) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
@@ -463,6 +464,17 @@ class LocalBackend:
             raise
         return session.name, session
 
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment:
+        from release.oneoff import exec_in
+
+        docker = self.docker_factory()
+        try:
+            return exec_in(self.layout, self.settings, app=self._check(app), dyno=dyno,
+                           command=command, tty=tty, docker=docker, on_close=docker.close)
+        except BaseException:
+            docker.close()
+            raise
+
     def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
         from release.oneoff import start_detached
 
@@ -670,6 +682,14 @@ class RemoteBackend:
         doc = self._create_dyno(app, {"command": command, "attach": True, "env": dict(env),
                                       "force_no_tty": not tty})
         return str(doc["name"]), RemoteAttachment(str(doc["attach_url"]))
+
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment:
+        from shipway.rendezvous import RemoteAttachment
+
+        doc = self._json("POST", f"/apps/{app}/dynos/{dyno}/actions/exec",
+                         body={"command": command, "force_no_tty": not tty},
+                         timeout=LONG_TIMEOUT)
+        return RemoteAttachment(str(doc["attach_url"]))
 
     def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
         doc = self._create_dyno(app, {"command": command, "attach": False, "env": dict(env)})

@@ -275,6 +275,10 @@ SCHEMAS: dict[str, Json] = {
         "attach": BOOLEAN, "force_no_tty": {"type": ["boolean", "null"]},
         "env": {"type": "object", "additionalProperties": STRING},
         "type": STRING, "size": STRING, "time_to_live": INTEGER}, closed=True),
+    "dyno-exec-request": _object({}, {"command": {"type": ["string", "null"]},
+                                      "force_no_tty": {"type": ["boolean", "null"]}},
+                                  closed=True),
+    "dyno-exec": _object({"dyno": STRING, "attach_url": STRING}),
     "dyno-stop": _object({"stopped": {"type": "array", "items": STRING}}),
     "slug": SLUG,
     "slug-entry": ENTRY,
@@ -386,6 +390,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop",
               "ps:stop: a one-off dyno (run.N) ends; formation dynos (web.1, web) are stopped "
               "and started again by the formation.", "dyno-stop", "empty"),
+    Operation("POST", "/api/apps/{app}/dynos/{dyno}/actions/exec",
+              "ps:exec: a command (default bash) inside a running dyno, attached through the "
+              "rendezvous exactly as a dyno created with attach=true.", "dyno-exec",
+              "dyno-exec-request"),
     Operation("GET", "/api/apps/{app}/log",
               "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway"
               "&dyno=web.1|web|run.N, streamed.", TEXT),

@@ -98,7 +98,30 @@ def cmd_run_detached(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ps_exec(args: argparse.Namespace) -> int:
+    found = split_run_args(list(args.words))
+    if found.app and not args.app:
+        args.app = found.app
+    command = command_line(found.words) if found.words else "bash"
+    backend, app = backend_for(args), app_name(args)
+    tty = sys.stdin.isatty() and not (args.no_tty or found.no_tty)
+    attachment = backend.exec(app, args.dyno, command, tty)
+    print(f"Connecting to {args.dyno} on {app}...", file=sys.stderr, flush=True)
+    try:
+        return drive(attachment, tty=tty)
+    finally:
+        attachment.close()
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser("ps:exec", help="run a command (default bash) inside a running dyno",
+                       usage="shipway ps:exec [-d DYNO] [COMMAND...] [-a APP]")
+    p.add_argument("-a", "--app", help="app to run the command against")
+    p.add_argument("-d", "--dyno", default="web.1", help="the dyno (default web.1)")
+    p.add_argument("--no-tty", action="store_true", help="never allocate a TTY")
+    p.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.set_defaults(func=cmd_ps_exec)
+
     for command, func, text in (
         ("run", cmd_run, "run a command in a one-off dyno, attached to this terminal"),
         ("run:detached", cmd_run_detached, "run a command in a one-off dyno in the background"),

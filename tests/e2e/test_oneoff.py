@@ -289,3 +289,54 @@ def test_ps_stop_restart_and_ps_right_after(platform: Platform, docker_client: A
     app_lines = shipway_cli("logs", "-a", app, "-s", "app", "-n", "1").stdout.splitlines()
     assert len(app_lines) == 1 and HEROKU_LINE.match(app_lines[0]), app_lines
     assert app_lines[0].endswith(" app[web.1]: booting A on 5000")
+
+
+def test_ps_exec_in_a_running_dyno(platform: Platform, docker_client: Any) -> None:
+    login(platform, platform.token)
+    app = platform.app
+    piped = shipway_cli("ps:exec", "-d", "web.1", "echo $DYNO $PROFILE_SOURCED; exit 4",
+                        "-a", app, check_rc=4)
+    assert piped.stdout == "web.1 yes\n"
+    assert f"Connecting to web.1 on {app}..." in piped.stderr
+    local = shipway_cli("--home", str(platform.layout.home), "ps:exec", "cat", "-a", app,
+                        input="through stdin\n")
+    assert local.stdout == "through stdin\n"
+    proc, terminal = run_in_pty([sys.executable, "-m", "shipway.cli", "ps:exec", "-a", app])
+    try:
+        read_until(terminal, r"[$#] $")
+        os.write(terminal, b"echo in-$DYNO\r")
+        read_until(terminal, r"in-web\.1")
+        os.write(terminal, b"exit\r")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        os.close(terminal)
+    missing = shipway_cli("ps:exec", "-d", "worker.1", "true", "-a", app, check_rc=1)
+    assert missing.stderr.splitlines()[0] == f" !    No running dyno worker.1 on {app}."
+    ps = shipway_cli("ps", "-a", app).stdout.splitlines()
+    assert ps[0] == "=== web (1): python3 app.py"  # the dyno is still the one it was
+
+
+def test_a_server_restart_reaps_one_offs_that_ended_or_lost_their_terminal(
+        platform: Platform, docker_client: Any) -> None:
+    login(platform, platform.token)
+    app = platform.app
+    answer = requests.post(f"{platform.running.url}/api/apps/{app}/dynos",
+                           json={"command": "bash", "attach": True},
+                           auth=(EMAIL, platform.token), timeout=60)
+    assert answer.status_code == 201
+    assert len(platform.oneoff_containers(docker_client)) == 1  # waiting for its terminal
+    platform.running.stop()
+    assert platform.oneoff_containers(docker_client) == []  # nobody will ever attach
+    home = str(platform.layout.home)
+    started = shipway_cli("--home", home, "run:detached", "echo while-down", "-a", app)
+    dyno = re.search(r"done, (run\.\d+)", started.stdout)[1]  # type: ignore[index]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(
+            c.status != "exited" for c in platform.oneoff_containers(docker_client)):
+        time.sleep(0.2)
+    platform.running = start_platform(platform.layout, platform.settings)
+    assert platform.oneoff_containers(docker_client) == []
+    shown = shipway_cli("--home", home, "logs", "-a", app, "-p", dyno).stdout
+    assert f" app[{dyno}]: while-down" in shown
