@@ -773,10 +773,12 @@ def remote_backend(server: str | None = None) -> RemoteBackend:
 
 def backend_for(args: argparse.Namespace, *, owner: str | None = None,
                 docker_factory: DockerFactory = _default_docker) -> Backend:
-    """Local with ``--home``, ``$SHIPWAY_HOME`` or an ``owner``; remote when a server is known."""
+    """Local with ``--home`` or an ``owner``; else remote once ``shipway login`` saved a server
+    (even with ``$SHIPWAY_HOME`` set: that variable is for ``serve`` and admin commands); else
+    the data home (``$SHIPWAY_HOME`` or ./var)."""
     from shipway.cli import context
 
-    local = owner or getattr(args, "home", None) or os.environ.get("SHIPWAY_HOME")
+    local = owner or getattr(args, "home", None)
     if local or not saved_server():
         ctx = context(args)
         user = os.environ.get("SHIPWAY_USER") or "admin@localhost"

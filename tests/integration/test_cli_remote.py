@@ -242,3 +242,22 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
     no_app = shipway_cli("releases", cwd=tmp_path, check_rc=2)
     assert "use -a APP, or run this inside a git repository whose 'platform' remote" \
         in no_app.stderr
+
+
+def test_after_login_user_commands_go_to_the_server_even_with_shipway_home_set(
+        api_platform: ApiPlatform, tmp_path: Path) -> None:
+    login(api_platform)
+    assert netrc().read_text().endswith("\n")
+    env = {"SHIPWAY_HOME": str(tmp_path / "some-other-home")}
+    created = shipway_cli("apps:create", "elsewhere", "--no-remote", env=env)
+    assert created.stdout.startswith("Creating elsewhere... done")
+    assert api_platform.layout.app_file("elsewhere").exists()
+    assert not (tmp_path / "some-other-home" / "apps").exists()
+    who = shipway_cli("auth:whoami", env=env)
+    assert who.stdout == f"{DEV}\n"
+    assert who.stderr == (f"Commands go to {api_platform.url} (shipway login); --home DIR "
+                          "works on a data home instead.\n")
+    local = shipway_cli("--home", str(api_platform.layout.home), "auth:whoami")
+    assert local.stderr.startswith("Local mode: commands work on the data home ")
+    listed = shipway_cli("--home", str(api_platform.layout.home), "apps", "--json")
+    assert "elsewhere" in listed.stdout
