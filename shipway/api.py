@@ -47,6 +47,7 @@ from shipway.errors import (
 )
 from shipway.layout import Layout
 from shipway.log import get as get_log
+from shipway.maintenance import in_maintenance, set_maintenance
 from shipway.names import APP_NAME, check_app_name
 from shipway.rendezvous import Rendezvous
 from shipway.settings import Settings
@@ -151,6 +152,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps", "apps_create"),
     _route("GET", "/api/apps/{app}", "app_info"),
     _route("DELETE", "/api/apps/{app}", "app_destroy"),
+    _route("PATCH", "/api/apps/{app}", "app_update"),
     _route("GET", "/api/apps/{app}/releases", "releases_list"),
     _route("POST", "/api/apps/{app}/releases", "releases_rollback"),
     _route("GET", "/api/apps/{app}/releases/{version}", "release_info"),
@@ -345,7 +347,8 @@ class Api:
         return doc
 
     def _app_json(self, req: Request, app: App) -> openapi.Json:
-        info = openapi.app_info(app, self.settings, req.server_url, self.store.current(app.name))
+        info = openapi.app_info(app, self.settings, req.server_url, self.store.current(app.name),
+                                in_maintenance(self.layout, app.name))
         return openapi.app_json(info)
 
     # routes ----------------------------------------------------------------------------------
@@ -366,6 +369,11 @@ class Api:
 
     def app_info(self, req: Request) -> Response:
         return Response(body=self._app_json(req, self._app(req)))
+
+    def app_update(self, req: Request) -> Response:
+        app = self._app(req)
+        set_maintenance(self.layout, app.name, bool(req.body["maintenance"]))
+        return Response(body=self._app_json(req, app))
 
     def app_destroy(self, req: Request) -> Response:
         app = self._app(req)

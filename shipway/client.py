@@ -237,6 +237,7 @@ class Backend(Protocol):
     def app(self, app: str) -> AppInfo: ...
     def create_app(self, name: str | None) -> AppInfo: ...
     def destroy_app(self, app: str) -> None: ...
+    def set_maintenance(self, app: str, on: bool) -> AppInfo: ...
     def releases(self, app: str, limit: int | None = None) -> list[Release]: ...
     def listing(self, app: str) -> list[ListedRelease]: ...
     def release(self, app: str, version: int | None = None) -> Release: ...
@@ -301,7 +302,16 @@ class LocalBackend:
 
         app = Accounts(self.layout).app(name)
         server = f"http://{self.settings.host}:{self.settings.port}"
-        return openapi.app_info(app, self.settings, server, ReleaseStore(self.layout).current(name))
+        from shipway.maintenance import in_maintenance
+
+        return openapi.app_info(app, self.settings, server, ReleaseStore(self.layout).current(name),
+                                in_maintenance(self.layout, name))
+
+    def set_maintenance(self, app: str, on: bool) -> AppInfo:
+        from shipway.maintenance import set_maintenance
+
+        set_maintenance(self.layout, self._check(app), on)
+        return self._info(app)
 
     def _check(self, app: str) -> str:
         if not self.layout.app_file(app).exists():
@@ -594,6 +604,9 @@ class RemoteBackend:
 
     def destroy_app(self, app: str) -> None:
         self._json("DELETE", f"/apps/{app}")
+
+    def set_maintenance(self, app: str, on: bool) -> AppInfo:
+        return openapi.app_from(self._json("PATCH", f"/apps/{app}", body={"maintenance": on}))
 
     def releases(self, app: str, limit: int | None = None) -> list[Release]:
         params = {"limit": limit} if limit else None

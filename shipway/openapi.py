@@ -34,6 +34,7 @@ class AppInfo:
     stack: str = ""
     current_release: int | None = None
     released_at: str | None = None
+    maintenance: bool = False
 
 
 # records -> JSON ---------------------------------------------------------------------------
@@ -41,7 +42,8 @@ def account_json(user: User) -> Json:
     return {"id": user.email, "email": user.email, "admin": user.admin}
 
 
-def app_info(app: App, settings: Settings, server_url: str, current: Release | None) -> AppInfo:
+def app_info(app: App, settings: Settings, server_url: str, current: Release | None,
+             maintenance: bool = False) -> AppInfo:
     return AppInfo(
         name=app.name, owner=app.owner, created_at=app.created_at,
         web_url=f"http://{app.name}.{settings.router_domain}:{settings.router_port}/",
@@ -49,6 +51,7 @@ def app_info(app: App, settings: Settings, server_url: str, current: Release | N
         collaborators=app.collaborators, buildpack=app.buildpack, stack=app.stack,
         current_release=current.version if current is not None else None,
         released_at=current.updated_at if current is not None else None,
+        maintenance=maintenance,
     )
 
 
@@ -59,7 +62,7 @@ def app_json(info: AppInfo) -> Json:
         "collaborators": list(info.collaborators),
         "buildpack_provided_description": info.buildpack,
         "stack": {"name": info.stack}, "current_release": info.current_release,
-        "released_at": info.released_at,
+        "released_at": info.released_at, "maintenance": info.maintenance,
     }
 
 
@@ -71,6 +74,7 @@ def app_from(doc: Json) -> AppInfo:
         buildpack=doc.get("buildpack_provided_description", ""),
         stack=(doc.get("stack") or {}).get("name", ""),
         current_release=doc.get("current_release"), released_at=doc.get("released_at"),
+        maintenance=bool(doc.get("maintenance")),
     )
 
 
@@ -246,8 +250,9 @@ SCHEMAS: dict[str, Json] = {
         "collaborators": {"type": "array", "items": STRING},
         "buildpack_provided_description": STRING, "stack": _named("name"),
         "current_release": {"type": ["integer", "null"]},
-        "released_at": {"type": ["string", "null"]},
+        "released_at": {"type": ["string", "null"]}, "maintenance": BOOLEAN,
     }),
+    "app-update": _object({"maintenance": BOOLEAN}, closed=True),
     "app-create": _object({}, {"name": {"type": ["string", "null"]}}, closed=True),
     "release": _object({
         "id": STRING, "version": INTEGER, "app": _named("name"), "description": STRING,
@@ -355,6 +360,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "app", "app-create"),
     Operation("GET", "/api/apps/{app}", "One app.", "app"),
     Operation("DELETE", "/api/apps/{app}", "Destroy an app.", "app"),
+    Operation("PATCH", "/api/apps/{app}",
+              "maintenance=true: the router answers every request with a 503 maintenance page "
+              "while the dynos keep running; false ends it.", "app", "app-update"),
     Operation("GET", "/api/apps/{app}/releases",
               "Releases, oldest first; ?limit=N or Range: version a..b; max=N, order=desc.",
               "[release]"),

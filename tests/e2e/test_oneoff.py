@@ -340,3 +340,30 @@ def test_a_server_restart_reaps_one_offs_that_ended_or_lost_their_terminal(
     assert platform.oneoff_containers(docker_client) == []
     shown = shipway_cli("--home", home, "logs", "-a", app, "-p", dyno).stdout
     assert f" app[{dyno}]: while-down" in shown
+
+
+def test_maintenance_on_and_off_through_the_router(platform: Platform,
+                                                   docker_client: Any) -> None:
+    from release.testing import fetch
+
+    login(platform, platform.token)
+    app, port = platform.app, platform.settings.router_port
+    assert fetch(port, app)[0] == 200
+    assert shipway_cli("maintenance", "-a", app).stdout == "off\n"
+    assert shipway_cli("maintenance:on", "-a", app).stdout == \
+        f"Enabling maintenance mode for {app}... done\n"
+    status, body = fetch(port, app)
+    assert status == 503 and "Offline for Maintenance" in body
+    assert shipway_cli("maintenance", "-a", app).stdout == "on\n"
+    info = requests.get(f"{platform.running.url}/api/apps/{app}", auth=(EMAIL, platform.token),
+                        timeout=30).json()
+    assert info["maintenance"] is True
+    assert shipway_cli("ps", "-a", app).stdout.splitlines()[1].startswith("web.1: up ")
+    home = str(platform.layout.home)
+    assert shipway_cli("--home", home, "maintenance", "-a", app).stdout == "on\n"
+    assert shipway_cli("--home", home, "maintenance:off", "-a", app).stdout == \
+        f"Disabling maintenance mode for {app}... done\n"
+    assert fetch(port, app) == (200, "A v2 web.1 profile=yes greeting=")
+    assert shipway_cli("maintenance", "-a", app).stdout == "off\n"
+    missing = shipway_cli("maintenance:on", "-a", "no-such-app", check_rc=1)
+    assert missing.stderr == " !    Couldn't find that app: no-such-app.\n"
