@@ -31,6 +31,7 @@ from release.formation import read_formation
 from release.launch import app_containers, remove_now
 from release.logplex import check_dyno, check_source, logs
 from release.records import Release
+from release.retry import retry
 from release.rollback import rollback, rollback_target
 from release.routes import remove_route
 from release.store import ReleaseStore
@@ -155,6 +156,7 @@ ROUTES: tuple[Route, ...] = (
     _route("PATCH", "/api/apps/{app}", "app_update"),
     _route("GET", "/api/apps/{app}/releases", "releases_list"),
     _route("POST", "/api/apps/{app}/releases", "releases_rollback"),
+    _route("POST", "/api/apps/{app}/releases/retry", "releases_retry"),
     _route("GET", "/api/apps/{app}/releases/{version}", "release_info"),
     _route("GET", "/api/apps/{app}/releases/{version}/output", "release_output"),
     _route("GET", "/api/apps/{app}/config-vars", "config_get"),
@@ -411,6 +413,14 @@ class Api:
             done = rollback_with_warnings(self.layout, self.settings, app=app.name,
                                           version=version, user=req.who.email, out=out,
                                           docker=docker)
+        return Response(201, {**self._release_json(done), "output_lines": out.lines})
+
+    def releases_retry(self, req: Request) -> Response:
+        app = self._app(req)
+        out = Collector()
+        with self._docker() as docker:
+            done = retry(self.layout, self.settings, app=app.name, user=req.who.email, out=out,
+                         docker=docker)
         return Response(201, {**self._release_json(done), "output_lines": out.lines})
 
     def release_info(self, req: Request) -> Response:

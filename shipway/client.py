@@ -243,6 +243,7 @@ class Backend(Protocol):
     def release(self, app: str, version: int | None = None) -> Release: ...
     def release_output(self, app: str, version: int) -> Iterator[str]: ...
     def rollback(self, app: str, version: int | None, out: Output) -> Release: ...
+    def retry(self, app: str, out: Output) -> Release: ...
     def config(self, app: str) -> dict[str, str]: ...
     def set_config(self, app: str, changes: Mapping[str, str | None],
                    out: Output) -> Release: ...
@@ -396,6 +397,13 @@ class LocalBackend:
             return rollback_with_warnings(self.layout, self.settings, app=self._check(app),
                                           version=version, user=self.user, out=out,
                                           docker=docker)
+
+    def retry(self, app: str, out: Output) -> Release:
+        from release.retry import retry
+
+        with self._docker() as docker:
+            return retry(self.layout, self.settings, app=self._check(app), user=self.user,
+                         out=out, docker=docker)
 
     def config(self, app: str) -> dict[str, str]:
         from release.config import config_vars
@@ -638,6 +646,15 @@ class RemoteBackend:
     def rollback(self, app: str, version: int | None, out: Output) -> Release:
         doc = self._json("POST", f"/apps/{app}/releases", body={"release": version},
                          timeout=LONG_TIMEOUT)
+        for line in doc.get("output_lines", []):
+            if line.startswith(" !     "):
+                out.error(line.removeprefix(" !     "))
+            else:
+                out.line(line)
+        return openapi.release_from(doc)
+
+    def retry(self, app: str, out: Output) -> Release:
+        doc = self._json("POST", f"/apps/{app}/releases/retry", body={}, timeout=LONG_TIMEOUT)
         for line in doc.get("output_lines", []):
             if line.startswith(" !     "):
                 out.error(line.removeprefix(" !     "))

@@ -370,6 +370,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "Roll back to release N (null: the one before the current); output_lines are "
               "what the CLI prints: launch output, footer and add-on warnings.",
               "rollback-done", "rollback"),
+    Operation("POST", "/api/apps/{app}/releases/retry",
+              "releases:retry: the latest release's release phase again, as a new release; "
+              "output_lines as for a rollback.", "rollback-done", "empty"),
     Operation("GET", "/api/apps/{app}/releases/{version}", "One release (N or vN).", "release"),
     Operation("GET", "/api/apps/{app}/releases/{version}/output",
               "Build and launch output, streamed while the release is pending.", TEXT),

@@ -223,6 +223,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0 if release.status == "succeeded" else 1
 
 
+def cmd_releases_retry(args: argparse.Namespace) -> int:
+    backend, app = backend_for(args), app_name(args)
+    release = backend.retry(app, ConsoleOutput())
+    return 0 if release.status == "succeeded" else 1
+
+
 # dynos --------------------------------------------------------------------------------------
 STATE_WORDS = {"running": "up", "restarting": "crashed", "exited": "crashed",
                "created": "starting", "dead": "crashed", "paused": "idle"}
@@ -354,6 +360,11 @@ def register(sub: Any) -> None:
     p.add_argument("version", nargs="?")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_releases_output)
+
+    p = sub.add_parser("releases:retry",
+                       help="run the latest release's release phase again (a new release)")
+    add_app_option(p, required=False)
+    p.set_defaults(func=cmd_releases_retry)
 
     p = sub.add_parser("rollback", help="roll back to an earlier release (default: the previous)")
     p.add_argument("version", nargs="?")

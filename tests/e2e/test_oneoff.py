@@ -367,3 +367,32 @@ def test_maintenance_on_and_off_through_the_router(platform: Platform,
     assert shipway_cli("maintenance", "-a", app).stdout == "off\n"
     missing = shipway_cli("maintenance:on", "-a", "no-such-app", check_rc=1)
     assert missing.stderr == " !    Couldn't find that app: no-such-app.\n"
+
+
+def test_releases_retry_runs_the_release_phase_again(platform: Platform,
+                                                      docker_client: Any) -> None:
+    login(platform, platform.token)
+    none = shipway_cli("releases:retry", "-a", platform.app, check_rc=1)
+    assert none.stderr.splitlines()[0] == (" !    v2 has no release phase to retry: its "
+                                           "Procfile declares no release process.")
+    app = f"retry-{secrets.token_hex(3)}"
+    create_app(platform.layout, app, EMAIL)
+    try:
+        slug = make_slug(platform.layout, app, web_app_files("R"),
+                         {"web": "python3 app.py", "release": "echo releasing $SHIPWAY_RELEASE"})
+        out = RecordedOutput()
+        assert deploy(platform.layout, platform.settings, app=app, slug=slug, user=EMAIL,
+                      commit="b" * 40, commit_description="first", output_path=None, out=out,
+                      docker=docker_client).status == "succeeded", out.text
+        retried = shipway_cli("releases:retry", "-a", app)
+        lines = retried.stdout.splitlines()
+        assert "-----> Running release command..." in lines
+        assert "       releasing v3" in lines
+        assert "-----> Launching... done, v3" in lines
+        listed = shipway_cli("releases", "-a", app).stdout.splitlines()
+        assert listed[0] == f"=== {app} Releases - Current: v3"
+        assert listed[1].startswith("v3  Retry of v2: Deploy bbbbbbb")
+        local = shipway_cli("--home", str(platform.layout.home), "releases:retry", "-a", app)
+        assert "       releasing v4" in local.stdout.splitlines()
+    finally:
+        remove_containers(docker_client, app)
