@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from builder.cache import purge_cache
 from builder.slug import SlugArchive
 from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
 from hooks.pipeline import Output
@@ -157,6 +158,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/apps/{app}/releases", "releases_list"),
     _route("POST", "/api/apps/{app}/releases", "releases_rollback"),
     _route("POST", "/api/apps/{app}/releases/retry", "releases_retry"),
+    _route("DELETE", "/api/apps/{app}/build-cache", "build_cache_purge"),
     _route("GET", "/api/apps/{app}/releases/{version}", "release_info"),
     _route("GET", "/api/apps/{app}/releases/{version}/output", "release_output"),
     _route("GET", "/api/apps/{app}/config-vars", "config_get"),
@@ -422,6 +424,10 @@ class Api:
             done = retry(self.layout, self.settings, app=app.name, user=req.who.email, out=out,
                          docker=docker)
         return Response(201, {**self._release_json(done), "output_lines": out.lines})
+
+    def build_cache_purge(self, req: Request) -> Response:
+        app = self._app(req)
+        return Response(body={"freed": purge_cache(self.layout, app.name)})
 
     def release_info(self, req: Request) -> Response:
         app = self._app(req)

@@ -244,6 +244,7 @@ class Backend(Protocol):
     def release_output(self, app: str, version: int) -> Iterator[str]: ...
     def rollback(self, app: str, version: int | None, out: Output) -> Release: ...
     def retry(self, app: str, out: Output) -> Release: ...
+    def purge_cache(self, app: str) -> int: ...
     def config(self, app: str) -> dict[str, str]: ...
     def set_config(self, app: str, changes: Mapping[str, str | None],
                    out: Output) -> Release: ...
@@ -397,6 +398,11 @@ class LocalBackend:
             return rollback_with_warnings(self.layout, self.settings, app=self._check(app),
                                           version=version, user=self.user, out=out,
                                           docker=docker)
+
+    def purge_cache(self, app: str) -> int:
+        from builder.cache import purge_cache
+
+        return purge_cache(self.layout, app)
 
     def retry(self, app: str, out: Output) -> Release:
         from release.retry import retry
@@ -652,6 +658,9 @@ class RemoteBackend:
             else:
                 out.line(line)
         return openapi.release_from(doc)
+
+    def purge_cache(self, app: str) -> int:
+        return int(self._json("DELETE", f"/apps/{app}/build-cache")["freed"])
 
     def retry(self, app: str, out: Output) -> Release:
         doc = self._json("POST", f"/apps/{app}/releases/retry", body={}, timeout=LONG_TIMEOUT)

@@ -284,6 +284,7 @@ SCHEMAS: dict[str, Json] = {
                                       "force_no_tty": {"type": ["boolean", "null"]}},
                                   closed=True),
     "dyno-exec": _object({"dyno": STRING, "attach_url": STRING}),
+    "build-cache-purge": _object({"freed": INTEGER}),
     "dyno-stop": _object({"stopped": {"type": "array", "items": STRING}}),
     "slug": SLUG,
     "slug-entry": ENTRY,
@@ -373,6 +374,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/apps/{app}/releases/retry",
               "releases:retry: the latest release's release phase again, as a new release; "
               "output_lines as for a rollback.", "rollback-done", "empty"),
+    Operation("DELETE", "/api/apps/{app}/build-cache",
+              "builds:cache:purge: empty the build cache; the next build starts cold.",
+              "build-cache-purge"),
     Operation("GET", "/api/apps/{app}/releases/{version}", "One release (N or vN).", "release"),
     Operation("GET", "/api/apps/{app}/releases/{version}/output",
               "Build and launch output, streamed while the release is pending.", TEXT),

@@ -229,6 +229,14 @@ def cmd_releases_retry(args: argparse.Namespace) -> int:
     return 0 if release.status == "succeeded" else 1
 
 
+def cmd_builds_cache_purge(args: argparse.Namespace) -> int:
+    backend, app = backend_for(args), app_name(args)
+    freed = backend.purge_cache(app)
+    print(f"Purging build cache for {app}... done, {freed} bytes freed")
+    print("The next build starts cold.")
+    return 0
+
+
 # dynos --------------------------------------------------------------------------------------
 STATE_WORDS = {"running": "up", "restarting": "crashed", "exited": "crashed",
                "created": "starting", "dead": "crashed", "paused": "idle"}
@@ -365,6 +373,10 @@ def register(sub: Any) -> None:
                        help="run the latest release's release phase again (a new release)")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_releases_retry)
+
+    p = sub.add_parser("builds:cache:purge", help="empty the build cache (next build is cold)")
+    add_app_option(p, required=False)
+    p.set_defaults(func=cmd_builds_cache_purge)
 
     p = sub.add_parser("rollback", help="roll back to an earlier release (default: the previous)")
     p.add_argument("version", nargs="?")

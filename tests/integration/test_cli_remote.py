@@ -261,3 +261,17 @@ def test_after_login_user_commands_go_to_the_server_even_with_shipway_home_set(
     assert local.stderr.startswith("Local mode: commands work on the data home ")
     listed = shipway_cli("--home", str(api_platform.layout.home), "apps", "--json")
     assert "elsewhere" in listed.stdout
+
+
+def test_builds_cache_purge_through_the_api(api_platform: ApiPlatform) -> None:
+    login(api_platform)
+    cache = api_platform.layout.cache_dir("demo")
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "cache.tar").write_bytes(b"x" * 1234)
+    purged = shipway_cli("builds:cache:purge", "-a", "demo")
+    assert purged.stdout == ("Purging build cache for demo... done, 1234 bytes freed\n"
+                             "The next build starts cold.\n")
+    assert not cache.exists()
+    denied = shipway_cli("builds:cache:purge", "-a", "demo", check_rc=1,
+                         env={"SHIPWAY_SERVER": api_platform.url, "HOME": "/nonexistent"})
+    assert denied.stderr.startswith(" !    Not logged in")
