@@ -67,11 +67,11 @@ def platform(layout: Layout, docker_client: Any, stack_image: str) -> Iterator[P
     assert deploy(layout, settings, app=app, slug=slug, user=EMAIL, commit="a" * 40,
                   commit_description="first", output_path=None, out=out,
                   docker=docker_client).status == "succeeded", out.text
-    running = start_platform(layout, settings)
+    platform = Platform(layout, start_platform(layout, settings), settings, app, token, stranger)
     try:
-        yield Platform(layout, running, settings, app, token, stranger)
+        yield platform
     finally:
-        running.stop()
+        platform.running.stop()  # the one running now: a test may have restarted it
         remove_containers(docker_client, app)
 
 
