@@ -30,6 +30,18 @@ def stamp(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).isoformat(timespec="microseconds")
 
 
+def from_docker(text: str) -> str:
+    """Docker's ``...T10:00:00.123456789Z`` as ``...T10:00:00.123456+00:00``, like every other
+    log line (Heroku's shape)."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    try:
+        when = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return text
+    digits = frac[:len(frac) - len(frac.lstrip("0123456789"))]
+    return stamp(when.replace(microsecond=int((digits + "000000")[:6])))
+
+
 def record(layout: Layout, app: str, dyno: str, text: str) -> None:
     path = shipway_log(layout, app)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +100,16 @@ def removing(container: Any) -> None:
             marker = _marker(found[0], container.id)
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
+
+
+def draining(containers: Iterable[Any]) -> None:
+    """These dynos are on their way out (``ps`` no longer counts them); no crash line either."""
+    for container in containers:
+        removing(container)
+
+
+def is_stopping(layout: Layout, container_id: str) -> bool:
+    return _marker(layout, container_id).exists()
 
 
 def removed(container: Any) -> None:

@@ -82,6 +82,7 @@ class Dyno:
     state: str
     started_at: str
     host_port: int | None
+    command: str = ""  # shown by ``ps`` for one-off dynos
 
     @property
     def name(self) -> str:
@@ -337,10 +338,21 @@ def start_dyno(
     index: int, command: str,
 ) -> Any:
     """Start one dyno; web dynos publish $PORT on 127.0.0.1 with a random host port."""
+    container = docker.containers.run(**dyno_options(layout, settings, image, release,
+                                                     process_type, index, command))
+    dynolog.starting(container, command)
+    return container
+
+
+def dyno_options(
+    layout: Layout, settings: Settings, image: str, release: Release, process_type: str,
+    index: int, command: str,
+) -> dict[str, Any]:
+    """``containers.run`` keywords of one dyno (release/oneoff.py starts one-offs from them)."""
     dyno = f"{process_type}.{index}"
     web = process_type == "web"
-    container = docker.containers.run(
-        image,
+    return dict(
+        image=image,
         command=[command],
         entrypoint=ENTRYPOINT,
         environment=environment(release, dyno, web=web),
@@ -368,8 +380,6 @@ def start_dyno(
         init=True,  # signals reach the app and zombies are reaped
         detach=True,
     )
-    dynolog.starting(container, command)
-    return container
 
 
 def keep_alive(containers: Iterable[Any]) -> None:
@@ -393,6 +403,7 @@ def stop_later(containers: list[Any], settings: Settings) -> threading.Thread | 
     """Stop dynos in the background: SIGTERM, stop_grace, SIGKILL, remove."""
     if not containers:
         return None
+    dynolog.draining(containers)
 
     def stop() -> None:
         time.sleep(DRAIN_SECONDS)  # requests already forwarded to these dynos finish first

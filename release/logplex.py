@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from typing import Any
 
 from release import dynolog
 from release.dynos import logs as dyno_logs
+from release.oneoff import oneoff_log
 from shipway import nginx
 from shipway.errors import NotFound, UsageError
 from shipway.layout import Layout
@@ -109,16 +111,37 @@ def _file_source(path: Path, render: Callable[[str], str | None]) -> Callable[[i
     return tail
 
 
+DYNO_OF_LINE = re.compile(r"\S+ (?:app|shipway)\[(?P<dyno>[^\]]+)\]: ")
+
+
+def check_dyno(dyno: str | None) -> str | None:
+    if dyno and not re.fullmatch(r"[a-z][a-z0-9_-]*(\.\d+)?", dyno):
+        raise UsageError(f"{dyno!r} is not a dyno or process type: use e.g. web, web.1, run.1234.")
+    return dyno or None
+
+
+def of_dyno(line: str, dyno: str) -> bool:
+    """True for a line of dyno ``web.1`` (``dyno`` names it) or of type ``web``."""
+    found = DYNO_OF_LINE.match(line)
+    return found is not None and dyno in (found["dyno"], found["dyno"].rpartition(".")[0])
+
+
 def logs(layout: Layout, *, app: str, docker: Any, tail: int = 100, follow: bool = False,
-         source: str | None = None) -> Iterator[str]:
-    """The app's log lines, oldest first; ``source`` keeps one of app, router, shipway."""
+         source: str | None = None, dyno: str | None = None) -> Iterator[str]:
+    """The app's log lines, oldest first; ``source`` keeps one of app, router, shipway and
+    ``dyno`` the lines of one dyno (``web.1``, ``run.1234``) or process type (``web``)."""
     if not layout.app_file(app).exists():
         raise NotFound(f"Couldn't find that app: {app}.")
     source = check_source(source)
-    wanted = SOURCES if source is None else (source,)
+    dyno = check_dyno(dyno)
+    wanted: tuple[str, ...] = SOURCES if source is None else (source,)
+    if dyno is not None:
+        wanted = tuple(w for w in wanted if w != "router")  # router lines belong to no dyno
     files = {
         "router": (nginx.router_log(layout, app), router_line),
         "shipway": (dynolog.shipway_log(layout, app), lambda line: line or None),
+        # ended one-off dynos' output, kept by release/oneoff.py when it removed them
+        "app": (oneoff_log(layout, app), lambda line: line or None),
     }
     lines: list[str] = []
     if "app" in wanted:
@@ -127,6 +150,8 @@ def logs(layout: Layout, *, app: str, docker: Any, tail: int = 100, follow: bool
         if name in files:
             path, render = files[name]
             lines += _file_source(path, render)(tail)
+    if dyno is not None:
+        lines = [line for line in lines if of_dyno(line, dyno)]
     lines.sort(key=sort_key)
     shown = lines[-tail:] if tail else lines
     yield from shown
@@ -134,15 +159,29 @@ def logs(layout: Layout, *, app: str, docker: Any, tail: int = 100, follow: bool
         return
     found: queue.Queue[str] = queue.Queue()
     cutoff = sort_key(shown[-1]) if shown else ("", "")
+    if dyno is not None:
+        found = _Filtered(dyno)
     if "app" in wanted:
         threading.Thread(target=_pump_app, args=(layout, app, docker, cutoff, found),
                          daemon=True).start()
     for name in wanted:
-        if name in files:
+        if name in files and name != "app":  # a one-off's lines come live from Docker
             path, render = files[name]
             threading.Thread(target=_pump_file, args=(path, render, found), daemon=True).start()
     while True:
         yield found.get()
+
+
+class _Filtered(queue.Queue[str]):
+    """A queue that takes only the lines of one dyno or process type."""
+
+    def __init__(self, dyno: str) -> None:
+        super().__init__()
+        self.dyno = dyno
+
+    def put(self, item: str, block: bool = True, timeout: float | None = None) -> None:
+        if of_dyno(item, self.dyno):
+            super().put(item, block, timeout)
 
 
 def _pump_app(layout: Layout, app: str, docker: Any, cutoff: tuple[str, str],

@@ -12,22 +12,26 @@ import contextlib
 import json
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
+from builder.cache import purge_cache
 from builder.slug import SlugArchive
 from hooks.endpoint import REALM, StartResponse, WSGIApp, authenticate
 from hooks.pipeline import Output
 from hooks.sideband import Collector
+from release import oneoff
 from release.config import config_vars, set_config
-from release.dynos import processes, restart, scale
+from release.dynos import ps, restart, scale, stop
 from release.formation import read_formation
-from release.logplex import check_source, logs
+from release.logplex import check_dyno, check_source, logs
 from release.records import Release
+from release.retry import retry
 from release.rollback import rollback, rollback_target
 from release.store import ReleaseStore
 from shipway import openapi, slugtools
@@ -43,7 +47,9 @@ from shipway.errors import (
 )
 from shipway.layout import Layout
 from shipway.log import get as get_log
+from shipway.maintenance import in_maintenance, set_maintenance
 from shipway.names import APP_NAME, check_app_name
+from shipway.rendezvous import Rendezvous
 from shipway.settings import Settings
 
 MAX_BODY = 1 << 20
@@ -147,8 +153,11 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/api/apps", "apps_create"),
     _route("GET", "/api/apps/{app}", "app_info"),
     _route("DELETE", "/api/apps/{app}", "app_destroy"),
+    _route("PATCH", "/api/apps/{app}", "app_update"),
     _route("GET", "/api/apps/{app}/releases", "releases_list"),
     _route("POST", "/api/apps/{app}/releases", "releases_rollback"),
+    _route("POST", "/api/apps/{app}/releases/retry", "releases_retry"),
+    _route("DELETE", "/api/apps/{app}/build-cache", "build_cache_purge"),
     _route("GET", "/api/apps/{app}/releases/{version}", "release_info"),
     _route("GET", "/api/apps/{app}/releases/{version}/output", "release_output"),
     _route("GET", "/api/apps/{app}/config-vars", "config_get"),
@@ -158,6 +167,10 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/apps/{app}/slugs/{slug}", "app_slug"),
     _route("POST", "/api/apps/{app}/restart", "app_restart"),
     _route("GET", "/api/apps/{app}/dynos", "dynos_list"),
+    _route("POST", "/api/apps/{app}/dynos", "dynos_create"),
+    _route("DELETE", "/api/apps/{app}/dynos/{dyno}", "dyno_restart"),
+    _route("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop", "dyno_stop"),
+    _route("POST", "/api/apps/{app}/dynos/{dyno}/actions/exec", "dyno_exec"),
     _route("GET", "/api/apps/{app}/log", "app_log"),
     _route("GET", "/api/apps/{app}/addons", "addons_list"),
     _route("POST", "/api/apps/{app}/addons", "addons_create"),
@@ -227,8 +240,9 @@ class Api:
     """The ``/api/`` WSGI app; ``docker_factory`` gives a Docker client for relaunches."""
 
     def __init__(self, layout: Layout, settings: Settings, *, docker_factory: DockerFactory,
-                 max_body: int = MAX_BODY) -> None:
+                 max_body: int = MAX_BODY, rendezvous: Rendezvous | None = None) -> None:
         self.layout = layout
+        self.rendezvous = rendezvous
         self.settings = settings
         self.docker_factory = docker_factory
         self.max_body = max_body
@@ -336,7 +350,8 @@ class Api:
         return doc
 
     def _app_json(self, req: Request, app: App) -> openapi.Json:
-        info = openapi.app_info(app, self.settings, req.server_url, self.store.current(app.name))
+        info = openapi.app_info(app, self.settings, req.server_url, self.store.current(app.name),
+                                in_maintenance(self.layout, app.name))
         return openapi.app_json(info)
 
     # routes ----------------------------------------------------------------------------------
@@ -357,6 +372,11 @@ class Api:
 
     def app_info(self, req: Request) -> Response:
         return Response(body=self._app_json(req, self._app(req)))
+
+    def app_update(self, req: Request) -> Response:
+        app = self._app(req)
+        set_maintenance(self.layout, app.name, bool(req.body["maintenance"]))
+        return Response(body=self._app_json(req, app))
 
     def app_destroy(self, req: Request) -> Response:
         app = self._app(req)
@@ -390,6 +410,18 @@ class Api:
                                           version=version, user=req.who.email, out=out,
                                           docker=docker)
         return Response(201, {**self._release_json(done), "output_lines": out.lines})
+
+    def releases_retry(self, req: Request) -> Response:
+        app = self._app(req)
+        out = Collector()
+        with self._docker() as docker:
+            done = retry(self.layout, self.settings, app=app.name, user=req.who.email, out=out,
+                         docker=docker)
+        return Response(201, {**self._release_json(done), "output_lines": out.lines})
+
+    def build_cache_purge(self, req: Request) -> Response:
+        app = self._app(req)
+        return Response(body={"freed": purge_cache(self.layout, app.name)})
 
     def release_info(self, req: Request) -> Response:
         app = self._app(req)
@@ -583,17 +615,102 @@ class Api:
     def dynos_list(self, req: Request) -> Response:
         app = self._app(req)
         with self._docker() as docker:
-            found = processes(self.layout, app=app.name, docker=docker)
+            found = ps(self.layout, app=app.name, docker=docker)
         return Response(body=[openapi.dyno_json(d) for d in found])
+
+    def dyno_restart(self, req: Request) -> Response:
+        app = self._app(req)
+        with self._docker() as docker:
+            release = restart(self.layout, self.settings, app=app.name, docker=docker,
+                              target=check_dyno(req.params["dyno"]))
+        return Response(body=self._release_json(release))
+
+    def dyno_stop(self, req: Request) -> Response:
+        app = self._app(req)
+        with self._docker() as docker:
+            stopped = stop(self.layout, self.settings, app=app.name, docker=docker,
+                           target=str(check_dyno(req.params["dyno"])))
+        return Response(body={"stopped": stopped})
+
+    def dynos_create(self, req: Request) -> Response:
+        app = self._app(req)
+        body = req.body
+        command, env = str(body["command"]), dict(body.get("env") or {})
+        user = req.who.email
+        if not body.get("attach"):
+            with self._docker() as docker:
+                name = oneoff.start_detached(self.layout, self.settings, app=app.name,
+                                             command=command, env=env, docker=docker, user=user)
+                dyno = oneoff.oneoff_of(oneoff.find(docker, self.layout, app.name, name))
+            return Response(201, {**openapi.dyno_json(dyno), "attach_url": None})
+        oneoff.current_release(self.layout, app.name)  # no code deployed: say that first
+        if self.rendezvous is None:
+            raise Conflict("This server cannot attach to dynos.",
+                           hint="Use shipway run:detached, or run shipway serve.")
+        tty = not body.get("force_no_tty")
+        docker = self.docker_factory()
+        try:
+            container = oneoff.create(self.layout, self.settings, app=app.name, command=command,
+                                      env=env, attach=True, tty=tty, docker=docker, user=user)
+        except BaseException:
+            docker.close()
+            raise
+        layout, settings = self.layout, self.settings
+
+        def start() -> oneoff.Session:
+            return oneoff.Session(layout, settings, container, docker=docker, tty=tty,
+                                  on_close=docker.close).start()
+
+        def cancel() -> None:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            docker.close()
+
+        url = self._rendezvous(req, start, cancel)
+        return Response(201, {**openapi.dyno_json(oneoff.oneoff_of(container)),
+                              "attach_url": url})
+
+    def _rendezvous(self, req: Request, start: Callable[[], oneoff.Attachment],
+                    cancel: Callable[[], None]) -> str:
+        """A one-time attach URL for the user who asked (see shipway/rendezvous.py)."""
+        assert self.rendezvous is not None
+        secret = secrets.token_urlsafe(32)
+        self.rendezvous.expect(secret, start, cancel)
+        host = urlsplit(req.server_url).hostname or self.settings.host
+        return f"rendezvous://{host}:{self.rendezvous.port}/{secret}"
+
+    def dyno_exec(self, req: Request) -> Response:
+        app = self._app(req)
+        name = str(check_dyno(req.params["dyno"]))
+        with self._docker() as docker:
+            container = oneoff.running_dyno(docker, self.layout, app.name, name)
+        if self.rendezvous is None:
+            raise Conflict("This server cannot attach to dynos.", hint="Run shipway serve.")
+        tty = not req.body.get("force_no_tty")
+        command = str(req.body.get("command") or "bash")
+        layout, settings, factory = self.layout, self.settings, self.docker_factory
+
+        def start() -> oneoff.Attachment:
+            docker = factory()
+            try:
+                return oneoff.ExecSession(layout, settings, container, docker=docker, tty=tty,
+                                          command=command, on_close=docker.close).start()
+            except BaseException:
+                docker.close()
+                raise
+
+        url = self._rendezvous(req, start, lambda: None)
+        return Response(201, {"dyno": name, "attach_url": url})
 
     def app_log(self, req: Request) -> Response:
         app = self._app(req)
         tail = _int_query(req.query, "tail", 100)
         follow = req.query.get("follow", "") in ("1", "true", "yes")
         source = check_source(req.query.get("source"))
+        dyno = check_dyno(req.query.get("dyno"))
         docker = self.docker_factory()
         lines = logs(self.layout, app=app.name, docker=docker, tail=tail, follow=follow,
-                     source=source)
+                     source=source, dyno=dyno)
 
         def stream() -> Iterator[bytes]:
             try:
@@ -732,9 +849,10 @@ def _follow_output(store: ReleaseStore, release: Release, path: Path,
         time.sleep(OUTPUT_POLL)
 
 
-def make_api(layout: Layout, settings: Settings, *, docker_factory: DockerFactory) -> WSGIApp:
+def make_api(layout: Layout, settings: Settings, *, docker_factory: DockerFactory,
+             rendezvous: Rendezvous | None = None) -> WSGIApp:
     """The WSGI app the git endpoint forwards ``/api/`` to."""
-    return Api(layout, settings, docker_factory=docker_factory)
+    return Api(layout, settings, docker_factory=docker_factory, rendezvous=rendezvous)
 
 
 __all__ = ["APP_NAME", "Api", "make_api", "free_app_name", "ROUTES"]

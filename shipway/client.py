@@ -27,6 +27,7 @@ import tomli_w
 from builder.slug import Slug
 from hooks.pipeline import Output
 from release.launch import Dyno
+from release.oneoff import Attachment
 from release.records import Release
 from shipway import openapi, slugtools
 from shipway.errors import (
@@ -236,21 +237,29 @@ class Backend(Protocol):
     def app(self, app: str) -> AppInfo: ...
     def create_app(self, name: str | None) -> AppInfo: ...
     def destroy_app(self, app: str) -> None: ...
+    def set_maintenance(self, app: str, on: bool) -> AppInfo: ...
     def releases(self, app: str, limit: int | None = None) -> list[Release]: ...
     def listing(self, app: str) -> list[ListedRelease]: ...
     def release(self, app: str, version: int | None = None) -> Release: ...
     def release_output(self, app: str, version: int) -> Iterator[str]: ...
     def rollback(self, app: str, version: int | None, out: Output) -> Release: ...
+    def retry(self, app: str, out: Output) -> Release: ...
+    def purge_cache(self, app: str) -> int: ...
     def config(self, app: str) -> dict[str, str]: ...
     def set_config(self, app: str, changes: Mapping[str, str | None],
                    out: Output) -> Release: ...
     def formation(self, app: str) -> dict[str, int]: ...
     def commands(self, app: str) -> dict[str, str]: ...
     def scale(self, app: str, counts: Mapping[str, int]) -> dict[str, int]: ...
-    def restart(self, app: str) -> Release: ...
+    def restart(self, app: str, target: str | None = None) -> Release: ...
+    def stop(self, app: str, target: str) -> list[str]: ...
     def dynos(self, app: str) -> list[Dyno]: ...
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]: ...
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str: ...
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment: ...
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]: ...
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]: ...
     def slugs(self, app: str | None = None) -> list[SlugUse]: ...
     def slug(self, ref: str, app: str | None = None) -> SlugUse: ...
     def slug_contents(self, ref: str, path: str = "",
@@ -295,7 +304,16 @@ class LocalBackend:
 
         app = Accounts(self.layout).app(name)
         server = f"http://{self.settings.host}:{self.settings.port}"
-        return openapi.app_info(app, self.settings, server, ReleaseStore(self.layout).current(name))
+        from shipway.maintenance import in_maintenance
+
+        return openapi.app_info(app, self.settings, server, ReleaseStore(self.layout).current(name),
+                                in_maintenance(self.layout, name))
+
+    def set_maintenance(self, app: str, on: bool) -> AppInfo:
+        from shipway.maintenance import set_maintenance
+
+        set_maintenance(self.layout, self._check(app), on)
+        return self._info(app)
 
     def _check(self, app: str) -> str:
         if not self.layout.app_file(app).exists():
@@ -374,6 +392,18 @@ class LocalBackend:
                                           version=version, user=self.user, out=out,
                                           docker=docker)
 
+    def purge_cache(self, app: str) -> int:
+        from builder.cache import purge_cache
+
+        return purge_cache(self.layout, app)
+
+    def retry(self, app: str, out: Output) -> Release:
+        from release.retry import retry
+
+        with self._docker() as docker:
+            return retry(self.layout, self.settings, app=self._check(app), user=self.user,
+                         out=out, docker=docker)
+
     def config(self, app: str) -> dict[str, str]:
         from release.config import config_vars
 
@@ -417,25 +447,65 @@ class LocalBackend:
                   docker=docker)
         return self.formation(app)
 
-    def restart(self, app: str) -> Release:
+    def restart(self, app: str, target: str | None = None) -> Release:
         from release.dynos import restart
 
         with self._docker() as docker:
-            return restart(self.layout, self.settings, app=self._check(app), docker=docker)
+            return restart(self.layout, self.settings, app=self._check(app), docker=docker,
+                           target=target)
 
-    def dynos(self, app: str) -> list[Dyno]:
-        from release.dynos import processes
+    def stop(self, app: str, target: str) -> list[str]:
+        from release.dynos import stop
 
         with self._docker() as docker:
-            return processes(self.layout, app=app, docker=docker)
+            return stop(self.layout, self.settings, app=self._check(app), target=target,
+                        docker=docker)
+
+    def dynos(self, app: str) -> list[Dyno]:
+        from release.dynos import ps
+
+        with self._docker() as docker:
+            return ps(self.layout, app=self._check(app), docker=docker)
+
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]:
+        from release.oneoff import attach
+
+        docker = self.docker_factory()
+        try:
+            session = attach(self.layout, self.settings, app=self._check(app), command=command,
+                             env=env, tty=tty, docker=docker, user=self.user,
+                             on_close=docker.close)
+        except BaseException:
+            docker.close()
+            raise
+        return session.name, session
+
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment:
+        from release.oneoff import exec_in
+
+        docker = self.docker_factory()
+        try:
+            return exec_in(self.layout, self.settings, app=self._check(app), dyno=dyno,
+                           command=command, tty=tty, docker=docker, on_close=docker.close)
+        except BaseException:
+            docker.close()
+            raise
+
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
+        from release.oneoff import start_detached
+
+        with self._docker() as docker:
+            return start_detached(self.layout, self.settings, app=self._check(app),
+                                  command=command, env=env, docker=docker, user=self.user)
 
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]:
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]:
         from release.logplex import logs
 
         with self._docker() as docker:
             yield from logs(self.layout, app=app, docker=docker, tail=tail, follow=follow,
-                            source=source)
+                            source=source, dyno=dyno)
 
     def slugs(self, app: str | None = None) -> list[SlugUse]:
         return slugtools.slug_uses(self.layout, app=app)
@@ -542,6 +612,9 @@ class RemoteBackend:
     def destroy_app(self, app: str) -> None:
         self._json("DELETE", f"/apps/{app}")
 
+    def set_maintenance(self, app: str, on: bool) -> AppInfo:
+        return openapi.app_from(self._json("PATCH", f"/apps/{app}", body={"maintenance": on}))
+
     def releases(self, app: str, limit: int | None = None) -> list[Release]:
         params = {"limit": limit} if limit else None
         return [openapi.release_from(d)
@@ -579,6 +652,18 @@ class RemoteBackend:
                 out.line(line)
         return openapi.release_from(doc)
 
+    def purge_cache(self, app: str) -> int:
+        return int(self._json("DELETE", f"/apps/{app}/build-cache")["freed"])
+
+    def retry(self, app: str, out: Output) -> Release:
+        doc = self._json("POST", f"/apps/{app}/releases/retry", body={}, timeout=LONG_TIMEOUT)
+        for line in doc.get("output_lines", []):
+            if line.startswith(" !     "):
+                out.error(line.removeprefix(" !     "))
+            else:
+                out.line(line)
+        return openapi.release_from(doc)
+
     def config(self, app: str) -> dict[str, str]:
         return dict(self._json("GET", f"/apps/{app}/config-vars"))
 
@@ -604,16 +689,48 @@ class RemoteBackend:
                            timeout=LONG_TIMEOUT)
         return {f["type"]: int(f["quantity"]) for f in found}
 
-    def restart(self, app: str) -> Release:
-        return openapi.release_from(self._json("POST", f"/apps/{app}/restart", body={},
+    def restart(self, app: str, target: str | None = None) -> Release:
+        if target is None:
+            return openapi.release_from(self._json("POST", f"/apps/{app}/restart", body={},
+                                                   timeout=LONG_TIMEOUT))
+        return openapi.release_from(self._json("DELETE", f"/apps/{app}/dynos/{target}",
                                                timeout=LONG_TIMEOUT))
+
+    def stop(self, app: str, target: str) -> list[str]:
+        doc = self._json("POST", f"/apps/{app}/dynos/{target}/actions/stop", body={},
+                         timeout=LONG_TIMEOUT)
+        return [str(name) for name in doc["stopped"]]
 
     def dynos(self, app: str) -> list[Dyno]:
         return [openapi.dyno_from(d) for d in self._json("GET", f"/apps/{app}/dynos")]
 
+    def _create_dyno(self, app: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self._json("POST", f"/apps/{app}/dynos", body=body, timeout=LONG_TIMEOUT))
+
+    def run(self, app: str, command: str, env: Mapping[str, str],
+            tty: bool) -> tuple[str, Attachment]:
+        from shipway.rendezvous import RemoteAttachment
+
+        doc = self._create_dyno(app, {"command": command, "attach": True, "env": dict(env),
+                                      "force_no_tty": not tty})
+        return str(doc["name"]), RemoteAttachment(str(doc["attach_url"]))
+
+    def exec(self, app: str, dyno: str, command: str, tty: bool) -> Attachment:
+        from shipway.rendezvous import RemoteAttachment
+
+        doc = self._json("POST", f"/apps/{app}/dynos/{dyno}/actions/exec",
+                         body={"command": command, "force_no_tty": not tty},
+                         timeout=LONG_TIMEOUT)
+        return RemoteAttachment(str(doc["attach_url"]))
+
+    def run_detached(self, app: str, command: str, env: Mapping[str, str]) -> str:
+        doc = self._create_dyno(app, {"command": command, "attach": False, "env": dict(env)})
+        return str(doc["name"])
+
     def logs(self, app: str, tail: int = 100, follow: bool = False,
-             source: str | None = None) -> Iterator[str]:
-        params = {"tail": tail, "follow": "1" if follow else "0", "source": source or ""}
+             source: str | None = None, dyno: str | None = None) -> Iterator[str]:
+        params = {"tail": tail, "follow": "1" if follow else "0", "source": source or "",
+                  "dyno": dyno or ""}
         response = self._request("GET", f"/apps/{app}/log", params=params, stream=True,
                                  timeout=None if follow else LONG_TIMEOUT)
         return self._lines(response)
@@ -688,10 +805,12 @@ def remote_backend(server: str | None = None) -> RemoteBackend:
 
 def backend_for(args: argparse.Namespace, *, owner: str | None = None,
                 docker_factory: DockerFactory = _default_docker) -> Backend:
-    """Local with ``--home``, ``$SHIPWAY_HOME`` or an ``owner``; remote when a server is known."""
+    """Local with ``--home`` or an ``owner``; else remote once ``shipway login`` saved a server
+    (even with ``$SHIPWAY_HOME`` set: that variable is for ``serve`` and admin commands); else
+    the data home (``$SHIPWAY_HOME`` or ./var)."""
     from shipway.cli import context
 
-    local = owner or getattr(args, "home", None) or os.environ.get("SHIPWAY_HOME")
+    local = owner or getattr(args, "home", None)
     if local or not saved_server():
         ctx = context(args)
         user = os.environ.get("SHIPWAY_USER") or "admin@localhost"

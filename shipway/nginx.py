@@ -204,6 +204,11 @@ def _log_format(app: str) -> str:
     return f"log_format shipway_{_var(app)} escape=json '{{{body}}}';"
 
 
+def maintenance_flag(layout: Layout, app: str) -> Path:
+    """Present while the app is in maintenance mode (``shipway/maintenance.py`` writes it)."""
+    return layout.app_dir(app) / "maintenance"
+
+
 def render_app(layout: Layout, listen: Listen, app: str, backends: tuple[str, ...],
                dynos: tuple[str, ...]) -> str:
     """One app's file: its upstream, the dyno names for log lines, its hosts, TLS, pages."""
@@ -238,7 +243,10 @@ def render_app(layout: Layout, listen: Listen, app: str, backends: tuple[str, ..
               f"        return 502 '{_page(app, 'did not answer', 'Application error')}';",
               "    }",
               "    location / {"]
-    if backends:
+    if maintenance_flag(layout, app).exists():
+        lines += ["        default_type text/html;",
+                  f"        return 503 '{_maintenance_page(app)}';"]
+    elif backends:
         lines += [f"        proxy_pass http://shipway_{var};"]
     else:
         lines += ["        default_type text/html;",
@@ -252,6 +260,13 @@ def _size(size: int) -> str:
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size} bytes"
+
+
+def _maintenance_page(app: str) -> str:
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Offline for "
+            "Maintenance</title></head><body><h1>Offline for Maintenance</h1><p>The app "
+            f"<strong>{app}</strong> is undergoing maintenance right now. Please check back "
+            "soon.</p></body></html>\\n")
 
 
 def _page(app: str, what: str, title: str) -> str:

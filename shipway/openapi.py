@@ -34,6 +34,7 @@ class AppInfo:
     stack: str = ""
     current_release: int | None = None
     released_at: str | None = None
+    maintenance: bool = False
 
 
 # records -> JSON ---------------------------------------------------------------------------
@@ -41,7 +42,8 @@ def account_json(user: User) -> Json:
     return {"id": user.email, "email": user.email, "admin": user.admin}
 
 
-def app_info(app: App, settings: Settings, server_url: str, current: Release | None) -> AppInfo:
+def app_info(app: App, settings: Settings, server_url: str, current: Release | None,
+             maintenance: bool = False) -> AppInfo:
     return AppInfo(
         name=app.name, owner=app.owner, created_at=app.created_at,
         web_url=f"http://{app.name}.{settings.router_domain}:{settings.router_port}/",
@@ -49,6 +51,7 @@ def app_info(app: App, settings: Settings, server_url: str, current: Release | N
         collaborators=app.collaborators, buildpack=app.buildpack, stack=app.stack,
         current_release=current.version if current is not None else None,
         released_at=current.updated_at if current is not None else None,
+        maintenance=maintenance,
     )
 
 
@@ -59,7 +62,7 @@ def app_json(info: AppInfo) -> Json:
         "collaborators": list(info.collaborators),
         "buildpack_provided_description": info.buildpack,
         "stack": {"name": info.stack}, "current_release": info.current_release,
-        "released_at": info.released_at,
+        "released_at": info.released_at, "maintenance": info.maintenance,
     }
 
 
@@ -71,6 +74,7 @@ def app_from(doc: Json) -> AppInfo:
         buildpack=doc.get("buildpack_provided_description", ""),
         stack=(doc.get("stack") or {}).get("name", ""),
         current_release=doc.get("current_release"), released_at=doc.get("released_at"),
+        maintenance=bool(doc.get("maintenance")),
     )
 
 
@@ -137,7 +141,7 @@ def dyno_json(dyno: Dyno) -> Json:
     return {
         "id": dyno.id, "name": dyno.name, "type": dyno.process_type, "state": dyno.state,
         "release": {"version": dyno.release}, "app": {"name": dyno.app},
-        "started_at": dyno.started_at,
+        "started_at": dyno.started_at, "command": dyno.command,
     }
 
 
@@ -146,6 +150,7 @@ def dyno_from(doc: Json) -> Dyno:
         id=doc["id"], app=doc["app"]["name"], release=int(doc["release"]["version"]),
         process_type=doc["type"], index=int(doc["name"].rpartition(".")[2] or 0),
         state=doc["state"], started_at=doc["started_at"], host_port=None,
+        command=str(doc.get("command") or ""),
     )
 
 
@@ -245,8 +250,9 @@ SCHEMAS: dict[str, Json] = {
         "collaborators": {"type": "array", "items": STRING},
         "buildpack_provided_description": STRING, "stack": _named("name"),
         "current_release": {"type": ["integer", "null"]},
-        "released_at": {"type": ["string", "null"]},
+        "released_at": {"type": ["string", "null"]}, "maintenance": BOOLEAN,
     }),
+    "app-update": _object({"maintenance": BOOLEAN}, closed=True),
     "app-create": _object({}, {"name": {"type": ["string", "null"]}}, closed=True),
     "release": _object({
         "id": STRING, "version": INTEGER, "app": _named("name"), "description": STRING,
@@ -267,7 +273,19 @@ SCHEMAS: dict[str, Json] = {
         {"type": STRING, "quantity": INTEGER}, closed=True)}}, closed=True),
     "dyno": _object({"id": STRING, "name": STRING, "type": STRING, "state": STRING,
                      "release": _object({"version": INTEGER}), "app": _named("name"),
-                     "started_at": STRING}),
+                     "started_at": STRING},
+                    {"command": STRING, "attach_url": {"type": ["string", "null"]}}),
+    # Heroku's dyno create: attach=true answers an attach_url (shipway/rendezvous.py)
+    "dyno-create": _object({"command": STRING}, {
+        "attach": BOOLEAN, "force_no_tty": {"type": ["boolean", "null"]},
+        "env": {"type": "object", "additionalProperties": STRING},
+        "type": STRING, "size": STRING, "time_to_live": INTEGER}, closed=True),
+    "dyno-exec-request": _object({}, {"command": {"type": ["string", "null"]},
+                                      "force_no_tty": {"type": ["boolean", "null"]}},
+                                  closed=True),
+    "dyno-exec": _object({"dyno": STRING, "attach_url": STRING}),
+    "build-cache-purge": _object({"freed": INTEGER}),
+    "dyno-stop": _object({"stopped": {"type": "array", "items": STRING}}),
     "slug": SLUG,
     "slug-entry": ENTRY,
     "slug-diff": _object({"old": STRING, "new": STRING,
@@ -343,6 +361,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "app", "app-create"),
     Operation("GET", "/api/apps/{app}", "One app.", "app"),
     Operation("DELETE", "/api/apps/{app}", "Destroy an app.", "app"),
+    Operation("PATCH", "/api/apps/{app}",
+              "maintenance=true: the router answers every request with a 503 maintenance page "
+              "while the dynos keep running; false ends it.", "app", "app-update"),
     Operation("GET", "/api/apps/{app}/releases",
               "Releases, oldest first; ?limit=N or Range: version a..b; max=N, order=desc.",
               "[release]"),
@@ -350,6 +371,12 @@ OPERATIONS: tuple[Operation, ...] = (
               "Roll back to release N (null: the one before the current); output_lines are "
               "what the CLI prints: launch output, footer and add-on warnings.",
               "rollback-done", "rollback"),
+    Operation("POST", "/api/apps/{app}/releases/retry",
+              "releases:retry: the latest release's release phase again, as a new release; "
+              "output_lines as for a rollback.", "rollback-done", "empty"),
+    Operation("DELETE", "/api/apps/{app}/build-cache",
+              "builds:cache:purge: empty the build cache; the next build starts cold.",
+              "build-cache-purge"),
     Operation("GET", "/api/apps/{app}/releases/{version}", "One release (N or vN).", "release"),
     Operation("GET", "/api/apps/{app}/releases/{version}/output",
               "Build and launch output, streamed while the release is pending.", TEXT),
@@ -364,9 +391,27 @@ OPERATIONS: tuple[Operation, ...] = (
               "slug"),
     Operation("POST", "/api/apps/{app}/restart", "Restart every dyno.", "release", "empty"),
     Operation("GET", "/api/apps/{app}/dynos", "Dynos (ps).", "[dyno]"),
+    Operation("POST", "/api/apps/{app}/dynos",
+              "A one-off dyno of the current release (run). attach=true: created stopped and "
+              "answered with attach_url rendezvous://HOST:PORT/SECRET; connect over TCP, send "
+              "SECRET and a newline (good once, for 60 s), read ok, then exchange frames "
+              "kind(1 byte) length(4 bytes, big endian) payload: you send i=stdin, c=stdin "
+              "closed, r='ROWS COLS'; you get o=stdout, e=stderr, x=exit status (last). A "
+              "TTY unless force_no_tty. attach=false (run:detached): started, output in the "
+              "log as app[run.N].", "dyno", "dyno-create"),
+    Operation("DELETE", "/api/apps/{app}/dynos/{dyno}",
+              "Restart one dyno (web.1) or every dyno of a type (web), as ps:restart.",
+              "release"),
+    Operation("POST", "/api/apps/{app}/dynos/{dyno}/actions/stop",
+              "ps:stop: a one-off dyno (run.N) ends; formation dynos (web.1, web) are stopped "
+              "and started again by the formation.", "dyno-stop", "empty"),
+    Operation("POST", "/api/apps/{app}/dynos/{dyno}/actions/exec",
+              "ps:exec: a command (default bash) inside a running dyno, attached through the "
+              "rendezvous exactly as a dyno created with attach=true.", "dyno-exec",
+              "dyno-exec-request"),
     Operation("GET", "/api/apps/{app}/log",
-              "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway, "
-              "streamed.", TEXT),
+              "App, router and dyno-state log lines, ?tail=N&follow=1&source=app|router|shipway"
+              "&dyno=web.1|web|run.N, streamed.", TEXT),
     Operation("GET", "/api/apps/{app}/addons", "Attached add-ons.", "[addon]"),
     Operation("POST", "/api/apps/{app}/addons",
               "Provision an add-on (plan PROVIDER[:PLAN]): a new release.", "addon-change",

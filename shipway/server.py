@@ -26,6 +26,7 @@ from shipway.layout import Layout
 from shipway.log import configure
 from shipway.log import get as get_log
 from shipway.recovery import recover
+from shipway.rendezvous import Rendezvous
 from shipway.settings import Settings
 
 THREADS = 32
@@ -96,6 +97,7 @@ def start_platform(layout: Layout, settings: Settings, *,
     """Everything ``shipway serve`` runs: reconcile, router, supervisor, git endpoint + API."""
     import docker as docker_sdk
 
+    from release.oneoff import OneOffReaper, reap
     from release.reconcile import Supervisor, reconcile
     from shipway.addons.pgbackups import BackupScheduler
     from shipway.addons.supervise import AddonSupervisor, reconcile_addons
@@ -108,24 +110,28 @@ def start_platform(layout: Layout, settings: Settings, *,
     recover(layout, docker=client)
     reconcile_addons(layout, settings, docker=client)  # a worker's Redis runs before it boots
     reconcile(layout, settings, docker=client)
+    reap(layout, settings, docker=client)  # one-offs that ended, or lost their terminal
     router = Router(layout, settings).start()
     supervisor = Supervisor(layout, settings, docker=client).start()
     addon_supervisor = AddonSupervisor(layout, settings, docker=client).start()
     backups = BackupScheduler(layout).start()
+    reaper = OneOffReaper(layout, settings, docker=client).start()
+    rendezvous = Rendezvous(settings.host, settings.run_rendezvous_port).start()
     running = start(layout, settings, stage=DeployStage(layout, settings, docker_factory=factory),
-                    api=_api(layout, settings, factory))
+                    api=_api(layout, settings, factory, rendezvous))
     running.router = router
     running.on_stop.extend([router.stop, supervisor.stop, addon_supervisor.stop, backups.stop,
-                            client.close])
+                            reaper.stop, rendezvous.stop, client.close])
     return running
 
 
-def _api(layout: Layout, settings: Settings, factory: Callable[[], Any]) -> WSGIApp | None:
+def _api(layout: Layout, settings: Settings, factory: Callable[[], Any],
+         rendezvous: Rendezvous | None = None) -> WSGIApp | None:
     try:
         from shipway.api import make_api
     except ImportError:
         return None
-    api: WSGIApp = make_api(layout, settings, docker_factory=factory)
+    api: WSGIApp = make_api(layout, settings, docker_factory=factory, rendezvous=rendezvous)
     return api
 
 

@@ -33,6 +33,8 @@ key                           default         meaning
 ``launch.pids``               256             pids limit of a dyno
 ``launch.cpus``               1.0             CPU limit of a dyno
 ``launch.settle``             2               seconds new web dynos are watched after the switch
+``run.timeout``               86400           seconds a one-off dyno may run (then stopped)
+``run.rendezvous_port``       0               port ``run`` attaches through (0: any free one)
 ``postgresql_url``            ``""``          server the postgresql add-on administers
 ``redis.plans``               mini, premium   redis add-on plans: a table of NAME = megabytes
 ============================  ==============  ==============================================
@@ -53,7 +55,7 @@ MB = 1000**2
 REDIS_PLANS = {"mini": 25, "premium": 256}
 # settings whose value is a whole table, not more dotted keys
 TABLES = {"redis.plans": "redis_plans"}
-PORTS = ("port", "router_port", "router_https_port")
+PORTS = ("port", "router_port", "router_https_port", "run_rendezvous_port")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class Settings:
     launch_pids: int = 256
     launch_cpus: float = 1.0
     launch_settle: float = 2.0
+    run_timeout: float = 86400.0
+    run_rendezvous_port: int = 0
     postgresql_url: str = ""
     redis_plans: dict[str, int] = field(default_factory=lambda: dict(REDIS_PLANS))
     extra: dict[str, Any] = field(default_factory=dict)

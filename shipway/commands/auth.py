@@ -9,6 +9,7 @@ from typing import Any
 
 from shipway.client import (
     RemoteBackend,
+    backend_for,
     remote_backend,
     remove_credentials,
     save_server,
@@ -57,8 +58,19 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
+    """The email on stdout (as Heroku's); where commands go on stderr."""
+    from shipway.cli import context
+
+    if getattr(args, "home", None):
+        home = context(args).layout.home
+        account = backend_for(args).whoami()
+        print(account["email"] + " (admin)")
+        print(f"Local mode: commands work on the data home {home} (--home).", file=sys.stderr)
+        return 0
     account = remote_backend().whoami()
     print(account["email"] + (" (admin)" if account.get("admin") else ""))
+    print(f"Commands go to {saved_server()} (shipway login); --home DIR works on a data "
+          "home instead.", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from builder.stack import describe
 from release.config import parse_assignments
 from release.formation import parse_counts
 from release.launch import Dyno
+from release.oneoff import ONEOFF_TYPE
 from release.records import Release
 from shipway.cli import add_app_option
 from shipway.client import ListedRelease, app_name, backend_for
@@ -221,9 +223,26 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0 if release.status == "succeeded" else 1
 
 
+def cmd_releases_retry(args: argparse.Namespace) -> int:
+    backend, app = backend_for(args), app_name(args)
+    release = backend.retry(app, ConsoleOutput())
+    return 0 if release.status == "succeeded" else 1
+
+
+def cmd_builds_cache_purge(args: argparse.Namespace) -> int:
+    backend, app = backend_for(args), app_name(args)
+    freed = backend.purge_cache(app)
+    print(f"Purging build cache for {app}... done, {freed} bytes freed")
+    print("The next build starts cold.")
+    return 0
+
+
 # dynos --------------------------------------------------------------------------------------
 STATE_WORDS = {"running": "up", "restarting": "crashed", "exited": "crashed",
                "created": "starting", "dead": "crashed", "paused": "idle"}
+
+
+DYNO_OR_TYPE = re.compile(r"[a-z][a-z0-9_-]*(\.\d+)?")
 
 
 def dyno_line(dyno: Dyno) -> str:
@@ -231,18 +250,33 @@ def dyno_line(dyno: Dyno) -> str:
     return f"{dyno.name}: {state} {short_age(dyno.started_at)} (v{dyno.release})"
 
 
+def dyno_json(dyno: Dyno) -> dict[str, Any]:
+    return {"name": dyno.name, "type": dyno.process_type, "state": dyno.state,
+            "release": dyno.release, "started_at": dyno.started_at, "command": dyno.command}
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     backend, app = backend_for(args), app_name(args)
     found = backend.dynos(app)
+    if args.json:
+        print(json.dumps([dyno_json(d) for d in found], indent=2, ensure_ascii=False))
+        return 0
     if not found:
         print(f"No dynos on {app}")
         return 0
     commands = backend.commands(app)
-    for process_type in sorted({d.process_type for d in found}):
-        group = [d for d in found if d.process_type == process_type]
+    formation = [d for d in found if d.process_type != ONEOFF_TYPE]
+    for process_type in sorted({d.process_type for d in formation}):
+        group = [d for d in formation if d.process_type == process_type]
         print(f"=== {process_type} ({len(group)}): {commands.get(process_type, '')}".rstrip())
         for dyno in group:
             print(dyno_line(dyno))
+        print()
+    oneoffs = [d for d in found if d.process_type == ONEOFF_TYPE]
+    if oneoffs:
+        print(f"=== {ONEOFF_TYPE}: one-off processes ({len(oneoffs)})")
+        for dyno in oneoffs:
+            print(f"{dyno_line(dyno)}: {dyno.command}")
         print()
     return 0
 
@@ -258,18 +292,42 @@ def cmd_ps_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def _which(target: str | None) -> str:
+    if target is None:
+        return "dynos"
+    return f"{target} dyno" if "." in target else f"{target} dynos"
+
+
+def check_target(target: str | None) -> str | None:
+    if target is not None and not DYNO_OR_TYPE.fullmatch(target):
+        raise UsageError(f"{target!r} is not a dyno or process type: use e.g. web, web.1, "
+                         "run.1234.")
+    return target
+
+
 def cmd_restart(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
     backend, app = backend_for(args), app_name(args)
-    backend.restart(app)
-    print(f"Restarting dynos on {app}... done")
+    backend.restart(app, target)
+    print(f"Restarting {_which(target)} on {app}... done")
+    return 0
+
+
+def cmd_ps_stop(args: argparse.Namespace) -> int:
+    target = check_target(args.target)
+    assert target is not None
+    backend, app = backend_for(args), app_name(args)
+    backend.stop(app, target)
+    print(f"Stopping {_which(target)} on {app}... done")
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    if args.tail < 0:
-        raise UsageError("--tail must be 0 or more.")
+    if args.num < 0:
+        raise UsageError("-n/--num must be 0 or more.")
     backend, app = backend_for(args), app_name(args)
-    for line in backend.logs(app, tail=args.tail, follow=args.follow, source=args.source):
+    for line in backend.logs(app, tail=args.num, follow=args.tail, source=args.source,
+                             dyno=args.dyno):
         print(line, flush=True)
     return 0
 
@@ -311,12 +369,22 @@ def register(sub: Any) -> None:
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_releases_output)
 
+    p = sub.add_parser("releases:retry",
+                       help="run the latest release's release phase again (a new release)")
+    add_app_option(p, required=False)
+    p.set_defaults(func=cmd_releases_retry)
+
+    p = sub.add_parser("builds:cache:purge", help="empty the build cache (next build is cold)")
+    add_app_option(p, required=False)
+    p.set_defaults(func=cmd_builds_cache_purge)
+
     p = sub.add_parser("rollback", help="roll back to an earlier release (default: the previous)")
     p.add_argument("version", nargs="?")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("ps", help="list an app's dynos")
+    p.add_argument("--json", action="store_true")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_ps)
 
@@ -325,13 +393,23 @@ def register(sub: Any) -> None:
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_ps_scale)
 
-    p = sub.add_parser("restart", help="restart every dyno of an app")
+    for command in ("restart", "ps:restart"):
+        p = sub.add_parser(command, help="restart the dynos of an app (or of one type, or one)")
+        p.add_argument("target", nargs="?", metavar="DYNO|TYPE")
+        add_app_option(p, required=False)
+        p.set_defaults(func=cmd_restart)
+
+    p = sub.add_parser("ps:stop", help="stop a dyno (run.N ends; formation dynos come back)")
+    p.add_argument("target", metavar="DYNO|TYPE")
     add_app_option(p, required=False)
-    p.set_defaults(func=cmd_restart)
+    p.set_defaults(func=cmd_ps_stop)
 
     p = sub.add_parser("logs", help="show (or follow) an app's log: dynos, router, state changes")
-    p.add_argument("--tail", "-n", type=int, default=100)
+    p.add_argument("-n", "--num", type=int, default=100, help="number of lines to show")
+    p.add_argument("-t", "--tail", "-f", "--follow", dest="tail", action="store_true",
+                   help="keep showing new lines")
+    p.add_argument("-p", "--ps", "-d", "--dyno", dest="dyno", metavar="DYNO|TYPE",
+                   help="only lines of this dyno (web.1, run.1234) or type (web)")
     p.add_argument("-s", "--source", help="only lines from app, router or shipway")
-    p.add_argument("-f", "--follow", action="store_true")
     add_app_option(p, required=False)
     p.set_defaults(func=cmd_logs)

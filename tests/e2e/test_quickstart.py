@@ -186,7 +186,7 @@ def test_release_commands_work_remotely(server: Server, tmp_path: Path) -> None:
             if line.startswith("web.")] == ["web.1", "web.2"]
     assert shipway_cli("restart", cwd=work).stdout == f"Restarting dynos on {server.app}... done\n"
     server.wait_for("Hello (release v4)")
-    logs = shipway_cli("logs", "--tail", "50", cwd=work)
+    logs = shipway_cli("logs", "-n", "50", cwd=work)
     assert logs.stdout.strip() and logs.stderr == ""
 
     wrong = shipway_cli("releases", "-a", "no-such-app", cwd=work, check_rc=1)

@@ -214,7 +214,9 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
                                                     tmp_path: Path) -> None:
     login(api_platform)
     for argv in (["releases"], ["config"], ["config:set", "A=1"], ["rollback"], ["ps"],
-                 ["ps:scale", "web=1"], ["restart"], ["logs"], ["releases:info"]):
+                 ["ps:scale", "web=1"], ["restart"], ["logs"], ["releases:info"],
+                 ["ps:stop", "web"], ["ps:restart", "web.1"], ["run", "true"],
+                 ["run:detached", "true"], ["logs", "-p", "web"]):
         failed = shipway_cli(*argv, "-a", "nope", check_rc=1)
         assert failed.stderr == " !    Couldn't find that app: nope.\n", argv
         assert failed.stdout == ""
@@ -225,7 +227,12 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
         (["ps:scale", "web=1"], 1, " !    demo has no deployed code yet"),
         (["releases:output", "v1"], 1, " !    v1 has no output"),
         (["rollback", "latest"], 2, " !    'latest' is not a release version"),
-        (["logs", "--tail", "-1"], 2, " !    --tail must be 0 or more."),
+        (["logs", "-n", "-1"], 2, " !    -n/--num must be 0 or more."),
+        (["logs", "-p", "web 1"], 2, " !    'web 1' is not a dyno or process type"),
+        (["ps:stop", "Web!"], 2, " !    'Web!' is not a dyno or process type"),
+        (["run"], 2, " !    Usage: shipway run COMMAND"),
+        (["ps:stop", "web"], 1, " !    demo has no deployed code yet"),
+        (["run", "true"], 1, " !    demo has no deployed code yet"),
     ]
     for argv, code, message in cases:
         failed = shipway_cli(*argv, "-a", "demo", check_rc=code)
@@ -235,3 +242,36 @@ def test_remote_release_commands_fail_with_one_line(api_platform: ApiPlatform,
     no_app = shipway_cli("releases", cwd=tmp_path, check_rc=2)
     assert "use -a APP, or run this inside a git repository whose 'platform' remote" \
         in no_app.stderr
+
+
+def test_after_login_user_commands_go_to_the_server_even_with_shipway_home_set(
+        api_platform: ApiPlatform, tmp_path: Path) -> None:
+    login(api_platform)
+    assert netrc().read_text().endswith("\n")
+    env = {"SHIPWAY_HOME": str(tmp_path / "some-other-home")}
+    created = shipway_cli("apps:create", "elsewhere", "--no-remote", env=env)
+    assert created.stdout.startswith("Creating elsewhere... done")
+    assert api_platform.layout.app_file("elsewhere").exists()
+    assert not (tmp_path / "some-other-home" / "apps").exists()
+    who = shipway_cli("auth:whoami", env=env)
+    assert who.stdout == f"{DEV}\n"
+    assert who.stderr == (f"Commands go to {api_platform.url} (shipway login); --home DIR "
+                          "works on a data home instead.\n")
+    local = shipway_cli("--home", str(api_platform.layout.home), "auth:whoami")
+    assert local.stderr.startswith("Local mode: commands work on the data home ")
+    listed = shipway_cli("--home", str(api_platform.layout.home), "apps", "--json")
+    assert "elsewhere" in listed.stdout
+
+
+def test_builds_cache_purge_through_the_api(api_platform: ApiPlatform) -> None:
+    login(api_platform)
+    cache = api_platform.layout.cache_dir("demo")
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "cache.tar").write_bytes(b"x" * 1234)
+    purged = shipway_cli("builds:cache:purge", "-a", "demo")
+    assert purged.stdout == ("Purging build cache for demo... done, 1234 bytes freed\n"
+                             "The next build starts cold.\n")
+    assert not cache.exists()
+    denied = shipway_cli("builds:cache:purge", "-a", "demo", check_rc=1,
+                         env={"SHIPWAY_SERVER": api_platform.url, "HOME": "/nonexistent"})
+    assert denied.stderr.startswith(" !    Not logged in")

@@ -100,7 +100,7 @@ def test_failed_releases_are_marked(shop: Layout, capsys: pytest.CaptureFixture[
         (["config", "-a", "nope"], "Couldn't find that app: nope."),
         (["ps:scale", "web", "-a", "shop"], "Invalid scaling argument 'web'"),
         (["releases", "-n", "0", "-a", "shop"], "-n must be 1 or more."),
-        (["logs", "--tail", "-1", "-a", "shop"], "--tail must be 0 or more."),
+        (["logs", "-n", "-1", "-a", "shop"], "-n/--num must be 0 or more."),
         (["ps:scale", "web=1", "-a", "shop"], "shop has no deployed code yet"),
     ],
 )
