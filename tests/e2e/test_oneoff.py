@@ -153,7 +153,8 @@ def test_only_the_apps_people_attach_and_a_secret_works_once(platform: Platform,
     env = {"HOME": str(stranger_home), "XDG_CONFIG_HOME": str(stranger_home / ".config")}
     login(platform, platform.stranger_token, STRANGER, env=env)
     denied = shipway_cli("run", "echo hi", "-a", app, env=env, check_rc=1)
-    assert denied.stderr.splitlines()[0] == f" !    You do not have access to the app {app}."
+    # the same line as for a missing app: a stranger learns nothing of the name
+    assert denied.stderr.splitlines()[0] == f" !    Couldn't find that app: {app}."
 
     answer = requests.post(f"{platform.running.url}/api/apps/{app}/dynos",
                            json={"command": "cat", "attach": True, "force_no_tty": True},
