@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -591,11 +591,7 @@ class RemoteBackend:
 
     def _replay(self, app: str, release: Release, out: Output) -> None:
         if release.output:
-            for line in self.release_output(app, release.version):
-                if line.startswith(" !     "):
-                    out.error(line.removeprefix(" !     "))
-                else:
-                    out.line(line)
+            _show(self.release_output(app, release.version), out)
 
     def whoami(self) -> dict[str, Any]:
         return dict(self._json("GET", "/account"))
@@ -645,11 +641,7 @@ class RemoteBackend:
     def rollback(self, app: str, version: int | None, out: Output) -> Release:
         doc = self._json("POST", f"/apps/{app}/releases", body={"release": version},
                          timeout=LONG_TIMEOUT)
-        for line in doc.get("output_lines", []):
-            if line.startswith(" !     "):
-                out.error(line.removeprefix(" !     "))
-            else:
-                out.line(line)
+        _show(doc.get("output_lines", []), out)
         return openapi.release_from(doc)
 
     def purge_cache(self, app: str) -> int:
@@ -657,11 +649,7 @@ class RemoteBackend:
 
     def retry(self, app: str, out: Output) -> Release:
         doc = self._json("POST", f"/apps/{app}/releases/retry", body={}, timeout=LONG_TIMEOUT)
-        for line in doc.get("output_lines", []):
-            if line.startswith(" !     "):
-                out.error(line.removeprefix(" !     "))
-            else:
-                out.line(line)
+        _show(doc.get("output_lines", []), out)
         return openapi.release_from(doc)
 
     def config(self, app: str) -> dict[str, str]:
@@ -776,6 +764,15 @@ class RemoteBackend:
     def slug_prune(self, keep: int, dry_run: bool) -> PrunePlan:
         return openapi.prune_from(self._json("POST", "/slugs/prune",
                                              body={"keep": keep, "dry_run": dry_run}))
+
+
+def _show(lines: Iterable[str], out: Output) -> None:
+    """Replay a release's output lines: `` !     `` ones as errors, as the server printed them."""
+    for line in lines:
+        if line.startswith(" !     "):
+            out.error(line.removeprefix(" !     "))
+        else:
+            out.line(line)
 
 
 def _error_of(response: Any) -> ShipwayError:

@@ -45,6 +45,15 @@ class SmallDisk(Hostile):
     def free(self) -> None:
         self.ballast.unlink(missing_ok=True)
 
+    def push_when_full(self, app: str, work: Path, *,
+                       leave: int) -> subprocess.CompletedProcess[str]:
+        """``git push`` with only ``leave`` bytes free on the data home (freed afterwards)."""
+        self.fill(leave=leave)
+        try:
+            return self.push(app, work)
+        finally:
+            self.free()
+
     def leftovers(self, app: str) -> list[str]:
         """Temp files, quarantines, reserves and build disks a failed write could leave."""
         home = self.layout.home
@@ -106,11 +115,7 @@ def test_no_room_for_the_release_refuses_the_push_and_leaves_the_ref(
     before = small.ref(app)
     # the same tree reuses the slug: the pack and the build log fit, the release does not
     run_git("commit", "-q", "--allow-empty", "-m", "again", cwd=work)
-    small.fill(leave=RESERVE_BYTES // 4)
-    try:
-        pushed = small.push(app, work)
-    finally:
-        small.free()
+    pushed = small.push_when_full(app, work, leave=RESERVE_BYTES // 4)
     assert pushed.returncode != 0
     assert ("remote:  !     Push rejected: no space left on the server's disk while writing "
             "release v3.") in pushed.stderr
@@ -131,11 +136,7 @@ def test_no_room_for_the_pack_refuses_the_push(small: SmallDisk, tmp_path: Path)
     (work / "data.bin").write_bytes(secrets.token_bytes(2 * MB))
     run_git("add", "-A", cwd=work)
     run_git("commit", "-q", "-m", "big", cwd=work)
-    small.fill(leave=256 * 1024)
-    try:
-        pushed = small.push(app, work)
-    finally:
-        small.free()
+    pushed = small.push_when_full(app, work, leave=256 * 1024)
     assert pushed.returncode != 0
     assert ("remote:  !     Push rejected: no space left on the server's disk while receiving "
             "the pack.") in pushed.stderr
@@ -149,11 +150,7 @@ def test_no_room_for_the_slug_refuses_the_push(small: SmallDisk, tmp_path: Path)
     before = small.ref(app)
     (work / "README").write_text("changed\n")  # a new tree: a new build, a 300 KB slug
     run_git("commit", "-qam", "change", cwd=work)
-    small.fill(leave=128 * 1024)
-    try:
-        pushed = small.push(app, work)
-    finally:
-        small.free()
+    pushed = small.push_when_full(app, work, leave=128 * 1024)
     assert pushed.returncode != 0
     assert ("remote:  !     Push rejected: no space left on the server's disk while writing "
             "the slug.") in pushed.stderr
